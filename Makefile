@@ -37,3 +37,7 @@ test-unit: venv
 
 test: lint proto-check test-unit
 	@echo "make test: every tier passed"
+
+# Each area brings its own make verbs.
+-include hack/devcluster/devcluster.mk
+-include hack/emulators/emulators.mk
