@@ -1,0 +1,11 @@
+# Backend emulators for the provider tests and the demo (hack/emulators/emulators.sh does the work).
+.PHONY: emulators-up emulators-down emulators-status
+
+emulators-up: venv
+	CACHE=$(CACHE) VENV=$(VENV) hack/emulators/emulators.sh up
+
+emulators-down:
+	CACHE=$(CACHE) VENV=$(VENV) hack/emulators/emulators.sh down
+
+emulators-status:
+	CACHE=$(CACHE) VENV=$(VENV) hack/emulators/emulators.sh status
