@@ -131,12 +131,12 @@ class AwsClients:
         self._clients: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 
     @staticmethod
-    def _count(request: Any = None, **kwargs: Any) -> None:
-        operation = str(getattr(request, "context", {}).get("operation_name", "") if request else "")
-        name = kwargs.get("event_name", "")
-        service = name.split(".")[1] if name.count(".") >= 1 else "?"
-        metrics.BACKEND_CALLS.labels("aws", f"{service}.{operation}").inc()
-        log.debug("backend call aws %s.%s", service, operation)
+    def _count(event_name: str = "", **kwargs: Any) -> None:
+        # event_name is "before-send.<service>.<Operation>": one event per HTTP request, retries included.
+        parts = event_name.split(".")
+        operation = ".".join(parts[1:3]) if len(parts) >= 3 else event_name
+        metrics.BACKEND_CALLS.labels("aws", operation).inc()
+        log.debug("backend call aws %s", operation)
 
     def client(self, service: str, region: str, creds: Credentials | None) -> Any:
         key = (creds.identity if creds else "unsigned", region, service)
