@@ -45,14 +45,23 @@ class ProviderProcess:
     channel: grpc.Channel
     stub: provider_pb2_grpc.CSIDriverProviderStub
 
-    def mount(self, attributes: dict[str, str], secrets: dict[str, str] | None = None,
-              target_path: str = "/var/lib/kubelet/pods/uid-1/volumes/kubernetes.io~csi/v/mount",
-              permission: str = "420", current: dict[str, str] | None = None,
-              timeout: float = 30) -> provider_pb2.MountResponse:
+    def mount(
+        self,
+        attributes: dict[str, str],
+        secrets: dict[str, str] | None = None,
+        target_path: str = "/var/lib/kubelet/pods/uid-1/volumes/kubernetes.io~csi/v/mount",
+        permission: str = "420",
+        current: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> provider_pb2.MountResponse:
         req = provider_pb2.MountRequest(
-            attributes=json.dumps(attributes), secrets=json.dumps(secrets or {}), target_path=target_path,
+            attributes=json.dumps(attributes),
+            secrets=json.dumps(secrets or {}),
+            target_path=target_path,
             permission=permission,
-            current_object_version=[provider_pb2.ObjectVersion(id=k, version=v) for k, v in (current or {}).items()],
+            current_object_version=[
+                provider_pb2.ObjectVersion(id=k, version=v) for k, v in (current or {}).items()
+            ],
         )
         return self.stub.Mount(req, timeout=timeout)
 
@@ -82,15 +91,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_provider(name: str, tmp: Path, env: dict[str, str], extra_args: list[str] | None = None,
-                   user: int | None = None) -> ProviderProcess:
+def start_provider(
+    name: str, tmp: Path, env: dict[str, str], extra_args: list[str] | None = None, user: int | None = None
+) -> ProviderProcess:
     sock_dir = tmp / "sockets"
     sock_dir.mkdir(exist_ok=True)
     log_path = tmp / f"{name}.log"
     port = free_port()
     full_env = {**os.environ, **env}
-    cmd = [sys.executable, "-m", "secrets_store_csi.cli", "provider", name, "--socket-dir", str(sock_dir),
-           "--metrics-addr", f"127.0.0.1:{port}", "--log-level", "debug", *(extra_args or [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "secrets_store_csi.cli",
+        "provider",
+        name,
+        "--socket-dir",
+        str(sock_dir),
+        "--metrics-addr",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "debug",
+        *(extra_args or []),
+    ]
     with open(log_path, "wb") as logf:
         proc = subprocess.Popen(cmd, env=full_env, stdout=logf, stderr=subprocess.STDOUT, user=user)
     socket_path = sock_dir / f"{name}.sock"
@@ -100,9 +122,18 @@ def start_provider(name: str, tmp: Path, env: dict[str, str], extra_args: list[s
             proc.kill()
             raise RuntimeError(f"provider {name} did not start:\n{log_path.read_text()}")
         time.sleep(0.05)
-    channel = grpc.insecure_channel(f"unix://{socket_path}", options=[("grpc.default_authority", "localhost")])
-    return ProviderProcess(name, str(socket_path), proc, log_path, port, channel,
-                           provider_pb2_grpc.CSIDriverProviderStub(channel))
+    channel = grpc.insecure_channel(
+        f"unix://{socket_path}", options=[("grpc.default_authority", "localhost")]
+    )
+    return ProviderProcess(
+        name,
+        str(socket_path),
+        proc,
+        log_path,
+        port,
+        channel,
+        provider_pb2_grpc.CSIDriverProviderStub(channel),
+    )
 
 
 def stop_provider(p: ProviderProcess) -> None:
@@ -131,8 +162,9 @@ def versions_of(resp: provider_pb2.MountResponse) -> dict[str, str]:
 def provider_factory(tmp_path: Path) -> Iterator[object]:
     started: list[ProviderProcess] = []
 
-    def factory(name: str, env: dict[str, str], extra_args: list[str] | None = None,
-                user: int | None = None) -> ProviderProcess:
+    def factory(
+        name: str, env: dict[str, str], extra_args: list[str] | None = None, user: int | None = None
+    ) -> ProviderProcess:
         p = start_provider(name, tmp_path, env, extra_args, user)
         started.append(p)
         return p

@@ -24,14 +24,20 @@ class Signer:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     def public_pem(self) -> str:
-        return self.key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        return (
+            self.key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
 
     def token(self, sub: str, aud: str, ttl: int = 600, iss: str = "ssc-test") -> str:
         header = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
         now = int(time.time())
-        payload = b64url(json.dumps({"sub": sub, "aud": aud, "iss": iss, "iat": now, "nbf": now - 5,
-                                     "exp": now + ttl}).encode())
+        payload = b64url(
+            json.dumps(
+                {"sub": sub, "aud": aud, "iss": iss, "iat": now, "nbf": now - 5, "exp": now + ttl}
+            ).encode()
+        )
         sig = self.key.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{header}.{payload}.{b64url(sig)}"
 
@@ -42,9 +48,12 @@ class Bao:
         self.token = token
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        req = urllib.request.Request(f"{self.addr}/v1/{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"X-Vault-Token": self.token, "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.addr}/v1/{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"X-Vault-Token": self.token, "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 raw = resp.read()
@@ -59,11 +68,23 @@ class Bao:
             self.call("POST", f"sys/{kind}/{path}", body)
 
 
-def setup_jwt_auth(bao: Bao, signer: Signer, mount: str, role: str, policy: str, audience: str = "vault") -> None:
+def setup_jwt_auth(
+    bao: Bao, signer: Signer, mount: str, role: str, policy: str, audience: str = "vault"
+) -> None:
     bao.ensure_mount(mount, {"type": "jwt"}, kind="auth")
-    bao.call("POST", f"auth/{mount}/config", {"jwt_validation_pubkeys": [signer.public_pem()],
-                                              "bound_issuer": "ssc-test"})
-    bao.call("POST", f"auth/{mount}/role/{role}", {
-        "role_type": "jwt", "user_claim": "sub", "bound_audiences": [audience], "token_policies": [policy],
-        "token_ttl": "10m",
-    })
+    bao.call(
+        "POST",
+        f"auth/{mount}/config",
+        {"jwt_validation_pubkeys": [signer.public_pem()], "bound_issuer": "ssc-test"},
+    )
+    bao.call(
+        "POST",
+        f"auth/{mount}/role/{role}",
+        {
+            "role_type": "jwt",
+            "user_claim": "sub",
+            "bound_audiences": [audience],
+            "token_policies": [policy],
+            "token_ttl": "10m",
+        },
+    )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import logging
@@ -35,8 +34,8 @@ import boto3
 import jmespath
 from botocore import UNSIGNED
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from secrets_store_csi.providers import metrics
 from secrets_store_csi.providers.aws_params import SECRETS_MANAGER, SSM, AwsObject, AwsParams, parse_params
@@ -50,19 +49,32 @@ T = TypeVar("T")
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 IRSA_AUDIENCE = "sts.amazonaws.com"
 POD_IDENTITY_AUDIENCE = "pods.eks.amazonaws.com"
-POD_IDENTITY_ENDPOINTS = {"ipv4": "http://169.254.170.23/v1/credentials",
-                          "ipv6": "http://[fd00:ec2::23]/v1/credentials"}
+POD_IDENTITY_ENDPOINTS = {
+    "ipv4": "http://169.254.170.23/v1/credentials",
+    "ipv6": "http://[fd00:ec2::23]/v1/credentials",
+}
 REGION_LABEL = "topology.kubernetes.io/region"
 SSM_BATCH = 10
 SM_BATCH = 20
 DESCRIBE_BATCH = 50
 CACHE_ENTRIES = 4096
 
-NOT_FOUND_CODES = {"ResourceNotFoundException", "ParameterNotFound", "ParameterVersionNotFound",
-                   "ParameterVersionLabelNotFound"}
+NOT_FOUND_CODES = {
+    "ResourceNotFoundException",
+    "ParameterNotFound",
+    "ParameterVersionNotFound",
+    "ParameterVersionLabelNotFound",
+}
 DENIED_CODES = {"AccessDeniedException", "AccessDenied"}
-AUTH_CODES = {"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
-              "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature", "InvalidIdentityToken"}
+AUTH_CODES = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidIdentityToken",
+}
 THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 
 
@@ -105,7 +117,9 @@ def error_from_client(exc: Exception, obj: str | None, action: str) -> ProviderE
             return ProviderError(ErrorCode.UNAVAILABLE, cause, obj)
         return ProviderError(ErrorCode.INVALID_PARAMETER, cause, obj)
     if isinstance(exc, EndpointConnectionError | BotoConnectionError | ReadTimeoutError):
-        return ProviderError(ErrorCode.UNAVAILABLE, f"{action}: endpoint unreachable ({type(exc).__name__})", obj)
+        return ProviderError(
+            ErrorCode.UNAVAILABLE, f"{action}: endpoint unreachable ({type(exc).__name__})", obj
+        )
     if isinstance(exc, BotoCoreError):
         return ProviderError(ErrorCode.INTERNAL, f"{action}: {type(exc).__name__}", obj)
     return ProviderError(ErrorCode.INTERNAL, f"{action}: {type(exc).__name__}", obj)
@@ -113,7 +127,7 @@ def error_from_client(exc: Exception, obj: str | None, action: str) -> ProviderE
 
 def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 class AwsClients:
@@ -145,15 +159,23 @@ class AwsClients:
             if found is not None:
                 self._clients.move_to_end(key)
                 return found
-            config = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=20,
-                            user_agent_extra="secrets-store-csi-provider-aws")
+            config = Config(
+                retries={"mode": "standard"},
+                connect_timeout=5,
+                read_timeout=20,
+                user_agent_extra="secrets-store-csi-provider-aws",
+            )
             if creds is None:
                 config = config.merge(Config(signature_version=UNSIGNED))
                 made = self.session.client(service, region_name=region, config=config)
             else:
                 made = self.session.client(
-                    service, region_name=region, config=config, aws_access_key_id=creds.access_key,
-                    aws_secret_access_key=creds.secret_key, aws_session_token=creds.token,
+                    service,
+                    region_name=region,
+                    config=config,
+                    aws_access_key_id=creds.access_key,
+                    aws_secret_access_key=creds.secret_key,
+                    aws_session_token=creds.token,
                 )
             self._clients[key] = made
             while len(self._clients) > 256:
@@ -245,17 +267,26 @@ class AwsProvider:
         pod = spec.pod
         token = spec.token_for(IRSA_AUDIENCE)
         if not token:
-            raise ProviderError(ErrorCode.UNAUTHENTICATED, f"no service-account token for audience "
-                                f"{IRSA_AUDIENCE!r}: add it to the CSIDriver's tokenRequests, or use "
-                                "usePodIdentity or a nodePublishSecretRef")
+            raise ProviderError(
+                ErrorCode.UNAUTHENTICATED,
+                f"no service-account token for audience "
+                f"{IRSA_AUDIENCE!r}: add it to the CSIDriver's tokenRequests, or use "
+                "usePodIdentity or a nodePublishSecretRef",
+            )
         if self.kube is None or not pod.namespace or not pod.service_account:
-            raise ProviderError(ErrorCode.UNAUTHENTICATED, "IRSA needs the pod's namespace and service account "
-                                "(podInfoOnMount) and Kubernetes API access")
+            raise ProviderError(
+                ErrorCode.UNAUTHENTICATED,
+                "IRSA needs the pod's namespace and service account "
+                "(podInfoOnMount) and Kubernetes API access",
+            )
         annotations = await self.kube.service_account_annotations(pod.namespace, pod.service_account)
         role = annotations.get(ROLE_ANNOTATION, "")
         if not role:
-            raise ProviderError(ErrorCode.UNAUTHENTICATED, f"An IAM role must be associated with service account "
-                                f"{pod.namespace}/{pod.service_account} (annotation {ROLE_ANNOTATION})")
+            raise ProviderError(
+                ErrorCode.UNAUTHENTICATED,
+                f"An IAM role must be associated with service account "
+                f"{pod.namespace}/{pod.service_account} (annotation {ROLE_ANNOTATION})",
+            )
         key = hashlib.sha256(f"{role}\0{region}\0{token}".encode()).hexdigest()
         cached = self._sts_cache.get(key)
         if cached is not None and cached.expires - 300 > time.time():
@@ -263,13 +294,17 @@ class AwsProvider:
         sts = await self.clients.call(lambda: self.clients.client("sts", region, None))
         session_name = f"secrets-store-csi-{(pod.uid or pod.name)[:32]}"
         try:
-            out = await self.clients.call(lambda: sts.assume_role_with_web_identity(
-                RoleArn=role, RoleSessionName=session_name, WebIdentityToken=token))
+            out = await self.clients.call(
+                lambda: sts.assume_role_with_web_identity(
+                    RoleArn=role, RoleSessionName=session_name, WebIdentityToken=token
+                )
+            )
         except Exception as exc:
             raise error_from_client(exc, None, f"STS AssumeRoleWithWebIdentity for role {role}") from exc
         c = out["Credentials"]
-        creds = Credentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"],
-                            c["Expiration"].timestamp())
+        creds = Credentials(
+            c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], c["Expiration"].timestamp()
+        )
         self._sts_cache = {k: v for k, v in self._sts_cache.items() if v.expires > time.time()}
         self._sts_cache[key] = creds
         return creds
@@ -277,22 +312,29 @@ class AwsProvider:
     async def pod_identity_credentials(self, spec: MountSpec, params: AwsParams) -> Credentials:
         token = spec.token_for(POD_IDENTITY_AUDIENCE)
         if not token:
-            raise ProviderError(ErrorCode.UNAUTHENTICATED, f"usePodIdentity needs a service-account token for "
-                                f"audience {POD_IDENTITY_AUDIENCE!r} in the CSIDriver's tokenRequests")
-        endpoint = os.environ.get("AWS_POD_IDENTITY_ENDPOINT") or POD_IDENTITY_ENDPOINTS[
-            "ipv6" if params.preferred_address_type == "ipv6" else "ipv4"]
+            raise ProviderError(
+                ErrorCode.UNAUTHENTICATED,
+                f"usePodIdentity needs a service-account token for "
+                f"audience {POD_IDENTITY_AUDIENCE!r} in the CSIDriver's tokenRequests",
+            )
+        endpoint = (
+            os.environ.get("AWS_POD_IDENTITY_ENDPOINT")
+            or POD_IDENTITY_ENDPOINTS["ipv6" if params.preferred_address_type == "ipv6" else "ipv4"]
+        )
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         metrics.BACKEND_CALLS.labels("aws", "eks-auth.PodIdentityCredentials").inc()
         try:
             async with self._http.get(endpoint, headers={"Authorization": token}) as resp:
                 if resp.status != 200:
-                    raise ProviderError(ErrorCode.UNAUTHENTICATED,
-                                        f"Pod Identity agent answered HTTP {resp.status}")
+                    raise ProviderError(
+                        ErrorCode.UNAUTHENTICATED, f"Pod Identity agent answered HTTP {resp.status}"
+                    )
                 body = await resp.json(content_type=None)
         except aiohttp.ClientError as exc:
-            raise ProviderError(ErrorCode.UNAVAILABLE, f"Pod Identity agent unreachable ({type(exc).__name__})") \
-                from exc
+            raise ProviderError(
+                ErrorCode.UNAVAILABLE, f"Pod Identity agent unreachable ({type(exc).__name__})"
+            ) from exc
         return Credentials(body["AccessKeyId"], body["SecretAccessKey"], body.get("Token"))
 
     # ---- mount --------------------------------------------------------------------------------------
@@ -302,7 +344,9 @@ class AwsProvider:
         region = await self.region_for(params)
         for obj in params.objects:
             if obj.arn is not None and obj.arn.region and obj.arn.region != region:
-                raise invalid(f"ARN region {obj.arn.region!r} does not match the mount region {region!r}", obj.name)
+                raise invalid(
+                    f"ARN region {obj.arn.region!r} does not match the mount region {region!r}", obj.name
+                )
         creds = await self.credentials(spec, params, region)
         values: dict[str, Fetched] = {}
         todo: list[AwsObject] = []
@@ -313,8 +357,14 @@ class AwsProvider:
             else:
                 todo.append(obj)
         # SSM latest versions: one DescribeParameters per 50 names tells whether anything changed.
-        latest_ssm = [o for o in todo if o.type == SSM and not o.version and not o.label
-                      and self._cached_for(spec, o, region) is not None]
+        latest_ssm = [
+            o
+            for o in todo
+            if o.type == SSM
+            and not o.version
+            and not o.label
+            and self._cached_for(spec, o, region) is not None
+        ]
         if latest_ssm:
             versions = await self._with_failover(params, region, creds, latest_ssm, self._ssm_versions)
             for obj in latest_ssm:
@@ -326,8 +376,14 @@ class AwsProvider:
         sm_batch = [o for o in todo if o.type == SECRETS_MANAGER and not o.version and not o.label]
         sm_single = [o for o in todo if o.type == SECRETS_MANAGER and (o.version or o.label)]
         results = await asyncio.gather(
-            *[self._with_failover(params, region, creds, list(c), self._ssm_get) for c in chunks(ssm, SSM_BATCH)],
-            *[self._with_failover(params, region, creds, list(c), self._sm_batch) for c in chunks(sm_batch, SM_BATCH)],
+            *[
+                self._with_failover(params, region, creds, list(c), self._ssm_get)
+                for c in chunks(ssm, SSM_BATCH)
+            ],
+            *[
+                self._with_failover(params, region, creds, list(c), self._sm_batch)
+                for c in chunks(sm_batch, SM_BATCH)
+            ],
             *[self._with_failover(params, region, creds, [o], self._sm_get) for o in sm_single],
         )
         for found in results:
@@ -346,7 +402,11 @@ class AwsProvider:
         return self.cache.get(spec, obj, selector_of(obj, region))
 
     async def _with_failover(
-        self, params: AwsParams, region: str, creds: Credentials, objs: list[AwsObject],
+        self,
+        params: AwsParams,
+        region: str,
+        creds: Credentials,
+        objs: list[AwsObject],
         fn: Callable[[str, Credentials, list[AwsObject], bool], Any],
     ) -> dict[str, Any]:
         """Run one backend step in the region; on a 5xx or an unreachable endpoint, in failoverRegion."""
@@ -356,7 +416,9 @@ class AwsProvider:
         except ProviderError as err:
             if err.code != ErrorCode.UNAVAILABLE or not params.failover_region:
                 raise
-            log.warning("region %s unavailable (%s): failing over to %s", region, err.cause, params.failover_region)
+            log.warning(
+                "region %s unavailable (%s): failing over to %s", region, err.cause, params.failover_region
+            )
         result = await fn(params.failover_region, creds, objs, True)
         return result
 
@@ -364,16 +426,20 @@ class AwsProvider:
     def _name(obj: AwsObject, failover: bool) -> str:
         return obj.failover_name if failover and obj.failover_name else obj.api_name
 
-    async def _ssm_versions(self, region: str, creds: Credentials, objs: list[AwsObject],
-                            failover: bool) -> dict[str, str]:
+    async def _ssm_versions(
+        self, region: str, creds: Credentials, objs: list[AwsObject], failover: bool
+    ) -> dict[str, str]:
         client = await self.clients.call(lambda: self.clients.client("ssm", region, creds))
         by_name = {self._name(o, failover): o for o in objs}
         out: dict[str, str] = {}
         for part in chunks(list(by_name), DESCRIBE_BATCH):
             try:
-                resp = await self.clients.call(lambda p=part: client.describe_parameters(  # type: ignore[misc]
-                    ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": list(p)}],
-                    MaxResults=DESCRIBE_BATCH))
+                resp = await self.clients.call(
+                    lambda p=part: client.describe_parameters(  # type: ignore[misc]
+                        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": list(p)}],
+                        MaxResults=DESCRIBE_BATCH,
+                    )
+                )
             except ClientError as exc:
                 # No ssm:DescribeParameters permission: not an error, the values are simply read again.
                 if exc.response.get("Error", {}).get("Code") in DENIED_CODES:
@@ -387,8 +453,9 @@ class AwsProvider:
                     out[obj.file_name] = str(p["Version"])
         return out
 
-    async def _ssm_get(self, region: str, creds: Credentials, objs: list[AwsObject],
-                       failover: bool) -> dict[str, Fetched]:
+    async def _ssm_get(
+        self, region: str, creds: Credentials, objs: list[AwsObject], failover: bool
+    ) -> dict[str, Fetched]:
         client = await self.clients.call(lambda: self.clients.client("ssm", region, creds))
         requested: dict[str, AwsObject] = {}
         for obj in objs:
@@ -396,32 +463,37 @@ class AwsProvider:
             selector = f":{obj.version}" if obj.version else f":{obj.label}" if obj.label else ""
             requested[name + selector] = obj
         try:
-            resp = await self.clients.call(lambda: client.get_parameters(Names=list(requested),
-                                                                         WithDecryption=True))
+            resp = await self.clients.call(
+                lambda: client.get_parameters(Names=list(requested), WithDecryption=True)
+            )
         except Exception as exc:
             names = ", ".join(o.file_name for o in objs)
             raise error_from_client(exc, names, "SSM GetParameters") from exc
         invalid_names = resp.get("InvalidParameters", [])
         if invalid_names:
-            obj = requested.get(invalid_names[0])
-            raise ProviderError(ErrorCode.NOT_FOUND, "SSM parameter (or its version/label) not found",
-                                obj.name if obj else invalid_names[0])
+            bad = requested.get(invalid_names[0])
+            raise ProviderError(
+                ErrorCode.NOT_FOUND,
+                "SSM parameter (or its version/label) not found",
+                bad.name if bad else invalid_names[0],
+            )
         out: dict[str, Fetched] = {}
         for p in resp.get("Parameters", []):
             key = p["Name"] + p.get("Selector", "")
-            obj = requested.get(key)
-            if obj is None:  # older endpoints omit Selector: match by name when unambiguous
+            found = requested.get(key)
+            if found is None:  # older endpoints omit Selector: match by name when unambiguous
                 matches = [o for k, o in requested.items() if k.split(":")[0] == p["Name"]]
-                obj = matches[0] if len(matches) == 1 else None
-            if obj is not None:
-                out[obj.file_name] = Fetched(str(p["Version"]), p["Value"].encode())
+                found = matches[0] if len(matches) == 1 else None
+            if found is not None:
+                out[found.file_name] = Fetched(str(p["Version"]), p["Value"].encode())
         missing = [o for o in objs if o.file_name not in out]
         if missing:
             raise ProviderError(ErrorCode.NOT_FOUND, "SSM GetParameters did not return it", missing[0].name)
         return out
 
-    async def _sm_batch(self, region: str, creds: Credentials, objs: list[AwsObject],
-                        failover: bool) -> dict[str, Fetched]:
+    async def _sm_batch(
+        self, region: str, creds: Credentials, objs: list[AwsObject], failover: bool
+    ) -> dict[str, Fetched]:
         client = await self.clients.call(lambda: self.clients.client("secretsmanager", region, creds))
         ids = {self._name(o, failover): o for o in objs}
         if len(objs) == 1:  # one secret: the plain call is as cheap and needs no batch permission
@@ -434,21 +506,30 @@ class AwsProvider:
                 log.info("BatchGetSecretValue denied: reading %d secrets one by one", len(objs))
                 parts = await asyncio.gather(*[self._sm_get(region, creds, [o], failover) for o in objs])
                 return {k: v for part in parts for k, v in part.items()}
-            raise error_from_client(exc, ", ".join(o.file_name for o in objs),
-                                    "Secrets Manager BatchGetSecretValue") from exc
+            raise error_from_client(
+                exc, ", ".join(o.file_name for o in objs), "Secrets Manager BatchGetSecretValue"
+            ) from exc
         except Exception as exc:
-            raise error_from_client(exc, ", ".join(o.file_name for o in objs),
-                                    "Secrets Manager BatchGetSecretValue") from exc
+            raise error_from_client(
+                exc, ", ".join(o.file_name for o in objs), "Secrets Manager BatchGetSecretValue"
+            ) from exc
         errors = resp.get("Errors", [])
         if errors:
             e = errors[0]
             obj = ids.get(e.get("SecretId", ""))
             code = str(e.get("ErrorCode", ""))
-            ecode = (ErrorCode.NOT_FOUND if code in NOT_FOUND_CODES else ErrorCode.ACCESS_DENIED
-                     if code in DENIED_CODES else ErrorCode.UNAVAILABLE if code.startswith("Internal")
-                     else ErrorCode.INVALID_PARAMETER)
-            raise ProviderError(ecode, f"Secrets Manager BatchGetSecretValue: {code}",
-                                obj.name if obj else e.get("SecretId"))
+            ecode = (
+                ErrorCode.NOT_FOUND
+                if code in NOT_FOUND_CODES
+                else ErrorCode.ACCESS_DENIED
+                if code in DENIED_CODES
+                else ErrorCode.UNAVAILABLE
+                if code.startswith("Internal")
+                else ErrorCode.INVALID_PARAMETER
+            )
+            raise ProviderError(
+                ecode, f"Secrets Manager BatchGetSecretValue: {code}", obj.name if obj else e.get("SecretId")
+            )
         out: dict[str, Fetched] = {}
         for sv in resp.get("SecretValues", []):
             obj = ids.get(sv.get("Name", "")) or ids.get(sv.get("ARN", ""))
@@ -463,8 +544,9 @@ class AwsProvider:
                 out.update(part)
         return out
 
-    async def _sm_get(self, region: str, creds: Credentials, objs: list[AwsObject],
-                      failover: bool) -> dict[str, Fetched]:
+    async def _sm_get(
+        self, region: str, creds: Credentials, objs: list[AwsObject], failover: bool
+    ) -> dict[str, Fetched]:
         (obj,) = objs
         client = await self.clients.call(lambda: self.clients.client("secretsmanager", region, creds))
         kwargs: dict[str, str] = {"SecretId": self._name(obj, failover)}
@@ -510,6 +592,7 @@ def static_credentials(secrets: dict[str, str]) -> Credentials | None:
     if not key_id and not secret:
         return None
     if not key_id or not secret:
-        raise ProviderError(ErrorCode.UNAUTHENTICATED,
-                            "nodePublishSecretRef needs both access_key_id and secret_access_key")
+        raise ProviderError(
+            ErrorCode.UNAUTHENTICATED, "nodePublishSecretRef needs both access_key_id and secret_access_key"
+        )
     return Credentials(key_id, secret, norm.get("sessiontoken") or None)

@@ -20,10 +20,20 @@ SECRETS_MANAGER = "secretsmanager"
 SSM = "ssmparameter"
 OBJECT_TYPES = (SECRETS_MANAGER, SSM)
 ARN_SERVICE = {"secretsmanager": SECRETS_MANAGER, "ssm": SSM}
-_ARN = re.compile(r"^arn:(?P<partition>[\w-]+):(?P<service>[\w-]+):(?P<region>[\w-]*):(?P<account>\d*):(?P<rest>.+)$")
+_ARN = re.compile(
+    r"^arn:(?P<partition>[\w-]+):(?P<service>[\w-]+):(?P<region>[\w-]*):(?P<account>\d*):(?P<rest>.+)$"
+)
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-OBJECT_KEYS = {"objectName", "objectType", "objectAlias", "objectVersion", "objectVersionLabel",
-               "filePermission", "jmesPath", "failoverObject"}
+OBJECT_KEYS = {
+    "objectName",
+    "objectType",
+    "objectAlias",
+    "objectVersion",
+    "objectVersionLabel",
+    "filePermission",
+    "jmesPath",
+    "failoverObject",
+}
 
 
 @dataclass(frozen=True)
@@ -109,8 +119,9 @@ def _file_name(name: str, alias: str, translation: str | None, obj: str) -> str:
     return check_relative_path(name.lstrip("/") if translation is None else name, obj)
 
 
-def parse_objects(raw_objects: str, region: str, failover_region: str, translation: str | None,
-                  default_mode: int) -> tuple[AwsObject, ...]:
+def parse_objects(
+    raw_objects: str, region: str, failover_region: str, translation: str | None, default_mode: int
+) -> tuple[AwsObject, ...]:
     try:
         items = yaml.safe_load(raw_objects) if raw_objects else None
     except yaml.YAMLError as exc:
@@ -162,7 +173,11 @@ def parse_objects(raw_objects: str, region: str, failover_region: str, translati
                 j_alias = entry.get("objectAlias")
                 if not isinstance(j_alias, str) or not j_alias:
                     raise invalid("each jmesPath entry needs an objectAlias", name)
-                j_mode = parse_file_permission(entry["filePermission"], name) if "filePermission" in entry else mode
+                j_mode = (
+                    parse_file_permission(entry["filePermission"], name)
+                    if "filePermission" in entry
+                    else mode
+                )
                 jmes.append(JmesEntry(entry["path"], check_relative_path(j_alias, name), j_mode))
         failover_name = ""
         raw_failover = raw.get("failoverObject")
@@ -174,13 +189,24 @@ def parse_objects(raw_objects: str, region: str, failover_region: str, translati
             failover_name = raw_failover["objectName"]
             f_arn = parse_arn(failover_name)
             if f_arn is not None and f_arn.region and f_arn.region != failover_region:
-                raise invalid(f"failoverObject ARN region {f_arn.region!r} does not match failoverRegion", name)
+                raise invalid(
+                    f"failoverObject ARN region {f_arn.region!r} does not match failoverRegion", name
+                )
             if failover_name != name and not alias:
                 raise invalid("objectAlias is required when failoverObject names another object", name)
-        objects.append(AwsObject(
-            name=name, type=otype, file_name=_file_name(name, alias, translation, name), mode=mode,
-            version=version, label=label, jmes=tuple(jmes), failover_name=failover_name, arn=arn,
-        ))
+        objects.append(
+            AwsObject(
+                name=name,
+                type=otype,
+                file_name=_file_name(name, alias, translation, name),
+                mode=mode,
+                version=version,
+                label=label,
+                jmes=tuple(jmes),
+                failover_name=failover_name,
+                arn=arn,
+            )
+        )
     check_unique([o.file_name for o in objects] + [j.alias for o in objects for j in o.jmes], "file name")
     check_unique([f"{o.type}|{o.name}|{o.version}|{o.label}" for o in objects], "object")
     return tuple(objects)
@@ -203,12 +229,14 @@ def parse_params(attributes: dict[str, str], default_mode: int) -> AwsParams:
     elif len(raw_translation) == 1 and raw_translation not in "/\\." and raw_translation.isprintable():
         translation = raw_translation
     else:
-        raise invalid(f"pathTranslation {raw_translation!r} must be a single character or \"False\"")
+        raise invalid(f'pathTranslation {raw_translation!r} must be a single character or "False"')
     address_type = attributes.get("preferredAddressType", "auto") or "auto"
     if address_type not in ("auto", "ipv4", "ipv6"):
         raise invalid(f"preferredAddressType {address_type!r} must be auto, ipv4 or ipv6")
     return AwsParams(
-        objects=parse_objects(attributes.get("objects", ""), region, failover_region, translation, default_mode),
+        objects=parse_objects(
+            attributes.get("objects", ""), region, failover_region, translation, default_mode
+        ),
         region=region,
         failover_region=failover_region,
         path_translation=translation,

@@ -6,12 +6,12 @@ names the object and the cause and never contains a secret's value.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import grpc
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Stable error codes, reported to the driver (and so in pod events and metrics)."""
 
     INVALID_PARAMETER = "InvalidParameter"

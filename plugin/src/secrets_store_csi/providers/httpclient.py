@@ -37,14 +37,18 @@ def ssl_context(opts: TlsOptions) -> ssl.SSLContext:
         try:
             ctx.load_verify_locations(cafile=opts.ca_file or None, capath=opts.ca_dir or None)
         except (OSError, ssl.SSLError) as exc:
-            raise ProviderError(ErrorCode.INVALID_PARAMETER, f"cannot load CA from {opts.ca_file or opts.ca_dir}: "
-                                f"{type(exc).__name__}") from exc
+            raise ProviderError(
+                ErrorCode.INVALID_PARAMETER,
+                f"cannot load CA from {opts.ca_file or opts.ca_dir}: {type(exc).__name__}",
+            ) from exc
     if opts.client_cert:
         try:
             ctx.load_cert_chain(opts.client_cert, opts.client_key or None)
         except (OSError, ssl.SSLError) as exc:
-            raise ProviderError(ErrorCode.INVALID_PARAMETER, f"cannot load client certificate {opts.client_cert}: "
-                                f"{type(exc).__name__}") from exc
+            raise ProviderError(
+                ErrorCode.INVALID_PARAMETER,
+                f"cannot load client certificate {opts.client_cert}: {type(exc).__name__}",
+            ) from exc
     if opts.skip_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -63,13 +67,21 @@ def retry_after(headers: dict[str, str], attempt: int) -> float:
     if value:
         with contextlib.suppress(ValueError):
             return min(max(float(value), 0.0), MAX_RETRY_AFTER)
-    return min(0.2 * 2**attempt, 5.0) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+    return min(0.2 * 2.0**attempt, 5.0) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
 
 async def request(
-    session: aiohttp.ClientSession, method: str, url: str, *, provider: str, operation: str,
-    obj: str | None = None, attempts: int = 4, ssl_ctx: ssl.SSLContext | bool = True,
-    server_hostname: str | None = None, **kwargs: Any,
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    operation: str,
+    obj: str | None = None,
+    attempts: int = 4,
+    ssl_ctx: ssl.SSLContext | bool = True,
+    server_hostname: str | None = None,
+    **kwargs: Any,
 ) -> Response:
     """One REST call with retries; 429 waits for Retry-After. Network failures become BackendUnavailable."""
     last: Response | None = None
@@ -86,11 +98,14 @@ async def request(
                     body = None
                 last = Response(resp.status, headers, body)
         except aiohttp.ClientConnectorCertificateError as exc:
-            raise ProviderError(ErrorCode.UNAVAILABLE, f"{operation}: TLS certificate not trusted", obj) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise ProviderError(
+                ErrorCode.UNAVAILABLE, f"{operation}: TLS certificate not trusted", obj
+            ) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
             if attempt + 1 == attempts:
-                raise ProviderError(ErrorCode.UNAVAILABLE, f"{operation}: backend unreachable "
-                                    f"({type(exc).__name__})", obj) from exc
+                raise ProviderError(
+                    ErrorCode.UNAVAILABLE, f"{operation}: backend unreachable ({type(exc).__name__})", obj
+                ) from exc
             await asyncio.sleep(retry_after({}, attempt))
             continue
         if last.status not in RETRY_STATUSES or attempt + 1 == attempts:

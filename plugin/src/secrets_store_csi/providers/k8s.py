@@ -43,7 +43,7 @@ def load_kubeconfig(path: str) -> KubeConfig:
     ctx_name = doc.get("current-context")
     ctx = next(c["context"] for c in doc["contexts"] if c["name"] == ctx_name)
     cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == ctx["cluster"])
-    user = next((u["user"] for u in doc.get("users", []) if u["name"] == ctx.get("user")), {})
+    user: dict[str, Any] = next((u["user"] for u in doc.get("users", []) if u["name"] == ctx.get("user")), {})
     base = os.path.dirname(path)
 
     def material(key: str) -> str | None:
@@ -62,8 +62,12 @@ def load_kubeconfig(path: str) -> KubeConfig:
         cert, key = material("client-certificate"), material("client-key")
         if cert and key:
             ctx_ssl.load_cert_chain(cert, key)
-    return KubeConfig(server=cluster["server"], ssl_context=ctx_ssl, token=user.get("token"),
-                      token_file=user.get("tokenFile"))
+    return KubeConfig(
+        server=cluster["server"],
+        ssl_context=ctx_ssl,
+        token=user.get("token"),
+        token_file=user.get("tokenFile"),
+    )
 
 
 def in_cluster_config() -> KubeConfig | None:
@@ -72,9 +76,11 @@ def in_cluster_config() -> KubeConfig | None:
         return None
     if ":" in host:
         host = f"[{host}]"
-    return KubeConfig(server=f"https://{host}:{port}",
-                      ssl_context=ssl.create_default_context(cafile=f"{SA_DIR}/ca.crt"),
-                      token_file=f"{SA_DIR}/token")
+    return KubeConfig(
+        server=f"https://{host}:{port}",
+        ssl_context=ssl.create_default_context(cafile=f"{SA_DIR}/ca.crt"),
+        token_file=f"{SA_DIR}/token",
+    )
 
 
 class KubeClient:
@@ -96,24 +102,31 @@ class KubeClient:
 
     async def get(self, path: str, what: str) -> dict[str, Any]:
         if self.config is None:
-            raise ProviderError(ErrorCode.INTERNAL, f"cannot read {what}: no Kubernetes API configuration "
-                                "(not in a cluster and no --kubeconfig)")
+            raise ProviderError(
+                ErrorCode.INTERNAL,
+                f"cannot read {what}: no Kubernetes API configuration (not in a cluster and no --kubeconfig)",
+            )
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         metrics.BACKEND_CALLS.labels("kubernetes", "get").inc()
         try:
-            async with self._session.get(self.config.server + path, headers=self._headers(),
-                                         ssl=self.config.ssl_context) as resp:
+            async with self._session.get(
+                self.config.server + path, headers=self._headers(), ssl=self.config.ssl_context
+            ) as resp:
                 if resp.status != 200:
-                    raise from_http_status(resp.status, f"Kubernetes API returned {resp.status} reading {what}")
+                    raise from_http_status(
+                        resp.status, f"Kubernetes API returned {resp.status} reading {what}"
+                    )
                 return cast(dict[str, Any], await resp.json())
         except aiohttp.ClientError as exc:
-            raise ProviderError(ErrorCode.UNAVAILABLE, f"Kubernetes API unreachable reading {what}: "
-                                f"{type(exc).__name__}") from exc
+            raise ProviderError(
+                ErrorCode.UNAVAILABLE, f"Kubernetes API unreachable reading {what}: {type(exc).__name__}"
+            ) from exc
 
     async def service_account_annotations(self, namespace: str, name: str) -> dict[str, str]:
-        obj = await self.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
-                             f"service account {namespace}/{name}")
+        obj = await self.get(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}", f"service account {namespace}/{name}"
+        )
         return cast(dict[str, str], obj.get("metadata", {}).get("annotations") or {})
 
     async def node_labels(self, name: str) -> dict[str, str]:

@@ -1,5 +1,8 @@
 """`secrets-store-csi provider aws|azure|vault [flags]`: run one provider's gRPC server."""
 
+# Imports are lazy on purpose: a provider process loads only its own backend's libraries.
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import argparse
@@ -17,19 +20,37 @@ NAMES = ("aws", "azure", "vault")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="secrets-store-csi provider", description=__doc__)
     p.add_argument("name", choices=NAMES, help="which provider to run")
-    p.add_argument("--socket-dir", default=os.environ.get("PROVIDER_SOCKET_DIR", DEFAULT_SOCKET_DIR),
-                   help="directory of the provider socket <dir>/<name>.sock (default %(default)s)")
+    p.add_argument(
+        "--socket-dir",
+        default=os.environ.get("PROVIDER_SOCKET_DIR", DEFAULT_SOCKET_DIR),
+        help="directory of the provider socket <dir>/<name>.sock (default %(default)s)",
+    )
     p.add_argument("--socket", default=None, help="full socket path (overrides --socket-dir)")
-    p.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"),
-                   choices=["debug", "info", "warning", "error"])
-    p.add_argument("--metrics-addr", default=os.environ.get("METRICS_ADDR", ""),
-                   help="host:port to serve Prometheus metrics on (off when empty)")
-    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG", ""),
-                   help="kubeconfig for the Kubernetes API reads (in-cluster config when empty)")
-    p.add_argument("--vault-addr", default=os.environ.get("VAULT_ADDR", ""),
-                   help="vault provider: default Vault address when the SecretProviderClass names none")
-    p.add_argument("--vault-mount", default=os.environ.get("VAULT_AUTH_MOUNT", "kubernetes"),
-                   help="vault provider: default auth mount (default %(default)s)")
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+    )
+    p.add_argument(
+        "--metrics-addr",
+        default=os.environ.get("METRICS_ADDR", ""),
+        help="host:port to serve Prometheus metrics on (off when empty)",
+    )
+    p.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG", ""),
+        help="kubeconfig for the Kubernetes API reads (in-cluster config when empty)",
+    )
+    p.add_argument(
+        "--vault-addr",
+        default=os.environ.get("VAULT_ADDR", ""),
+        help="vault provider: default Vault address when the SecretProviderClass names none",
+    )
+    p.add_argument(
+        "--vault-mount",
+        default=os.environ.get("VAULT_AUTH_MOUNT", "kubernetes"),
+        help="vault provider: default auth mount (default %(default)s)",
+    )
     return p
 
 
@@ -53,7 +74,8 @@ def make_provider(args: argparse.Namespace) -> Provider:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
+        level=args.log_level.upper(),
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # Library loggers can print request bodies at debug level (tokens, secret values): keep them quiet.

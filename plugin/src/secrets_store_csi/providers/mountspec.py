@@ -18,7 +18,7 @@ POD_NAME = "csi.storage.k8s.io/pod.name"
 POD_NAMESPACE = "csi.storage.k8s.io/pod.namespace"
 POD_UID = "csi.storage.k8s.io/pod.uid"
 SERVICE_ACCOUNT = "csi.storage.k8s.io/serviceAccount.name"
-SA_TOKENS = "csi.storage.k8s.io/serviceAccount.tokens"  # noqa: S105 - an attribute name, not a secret
+SA_TOKENS = "csi.storage.k8s.io/serviceAccount.tokens"
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,7 @@ def _json_object(raw: str, what: str) -> dict[str, str]:
         raise invalid(f"{what} must be a JSON object")
     out: dict[str, str] = {}
     for key, item in value.items():
-        if not isinstance(item, str):
-            item = json.dumps(item)
-        out[str(key)] = item
+        out[str(key)] = item if isinstance(item, str) else json.dumps(item)
     return out
 
 
@@ -80,8 +78,9 @@ def parse_tokens(raw: str) -> dict[str, str]:
     return tokens
 
 
-def parse_mount_request(attributes: str, secrets: str, target_path: str, permission: str,
-                        current: list[tuple[str, str]]) -> MountSpec:
+def parse_mount_request(
+    attributes: str, secrets: str, target_path: str, permission: str, current: list[tuple[str, str]]
+) -> MountSpec:
     attrs = _json_object(attributes, "attributes")
     return MountSpec(
         attributes=attrs,

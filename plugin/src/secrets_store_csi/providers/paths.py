@@ -43,7 +43,7 @@ def check_relative_path(path: str, obj: str | None = None) -> str:
 def parse_file_permission(value: object, obj: str | None = None) -> int:
     """`filePermission` as upstream: a four-digit octal string such as "0640"."""
     if not isinstance(value, str) or not _MODE.match(value):
-        raise invalid(f"filePermission {value!r} must be four octal digits such as \"0644\"", obj)
+        raise invalid(f'filePermission {value!r} must be four octal digits such as "0644"', obj)
     return int(value, 8)
 
 

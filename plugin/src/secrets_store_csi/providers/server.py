@@ -29,26 +29,30 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE = 4 * 1024 * 1024  # the upstream driver's default receive limit
 
 
-class ProviderServicer(provider_pb2_grpc.CSIDriverProviderServicer):  # type: ignore[misc]
+class ProviderServicer(provider_pb2_grpc.CSIDriverProviderServicer):
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
-    async def Version(  # noqa: N802 - gRPC method name
+    async def Version(
         self, request: provider_pb2.VersionRequest, context: grpc.aio.ServicerContext
     ) -> provider_pb2.VersionResponse:
         return provider_pb2.VersionResponse(
-            version="v1alpha1", runtime_name=f"secrets-store-csi-provider-{self.provider.name}",
+            version="v1alpha1",
+            runtime_name=f"secrets-store-csi-provider-{self.provider.name}",
             runtime_version=__version__,
         )
 
-    async def Mount(  # noqa: N802 - gRPC method name
+    async def Mount(
         self, request: provider_pb2.MountRequest, context: grpc.aio.ServicerContext
     ) -> provider_pb2.MountResponse:
         started = time.monotonic()
         pod = "?"
         try:
             spec = parse_mount_request(
-                request.attributes, request.secrets, request.target_path, request.permission,
+                request.attributes,
+                request.secrets,
+                request.target_path,
+                request.permission,
                 [(v.id, v.version) for v in request.current_object_version],
             )
             pod = str(spec.pod)
@@ -57,21 +61,35 @@ class ProviderServicer(provider_pb2_grpc.CSIDriverProviderServicer):  # type: ig
         except ProviderError as err:
             metrics.MOUNTS.labels(self.provider.name, err.code.value).inc()
             log.warning("mount failed pod=%s target=%s: %s", pod, request.target_path, err)
-            await context.abort(err.grpc_status, str(err), trailing_metadata=(("error-code", err.code.value),))
+            await context.abort(
+                err.grpc_status, str(err), trailing_metadata=(("error-code", err.code.value),)
+            )
             raise  # abort raises; this line is for the type checker
         except Exception as exc:
             metrics.MOUNTS.labels(self.provider.name, ErrorCode.INTERNAL.value).inc()
             # The exception text of a library can quote a request; log the type only at warning level.
-            log.warning("mount failed pod=%s target=%s: internal error %s", pod, request.target_path,
-                        type(exc).__name__)
+            log.warning(
+                "mount failed pod=%s target=%s: internal error %s",
+                pod,
+                request.target_path,
+                type(exc).__name__,
+            )
             log.debug("internal error detail", exc_info=True)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{ErrorCode.INTERNAL.value}: {type(exc).__name__}",
-                                trailing_metadata=(("error-code", ErrorCode.INTERNAL.value),))
+            await context.abort(
+                grpc.StatusCode.INTERNAL,
+                f"{ErrorCode.INTERNAL.value}: {type(exc).__name__}",
+                trailing_metadata=(("error-code", ErrorCode.INTERNAL.value),),
+            )
             raise
         metrics.MOUNTS.labels(self.provider.name, "").inc()
         metrics.MOUNT_SECONDS.labels(self.provider.name).observe(time.monotonic() - started)
-        log.info("mounted pod=%s target=%s files=%d in %.3fs", pod, request.target_path,
-                 len(response.files), time.monotonic() - started)
+        log.info(
+            "mounted pod=%s target=%s files=%d in %.3fs",
+            pod,
+            request.target_path,
+            len(response.files),
+            time.monotonic() - started,
+        )
         return response
 
 
@@ -98,11 +116,13 @@ def prepare_socket(path: str) -> None:
 
 async def serve(provider: Provider, socket_path: str) -> None:
     prepare_socket(socket_path)
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", MAX_MESSAGE),
-        ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ])
-    provider_pb2_grpc.add_CSIDriverProviderServicer_to_server(ProviderServicer(provider), server)
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        ]
+    )
+    provider_pb2_grpc.add_CSIDriverProviderServicer_to_server(ProviderServicer(provider), server)  # type: ignore[no-untyped-call]
     old_umask = os.umask(0o117)  # socket 0660: the driver (root or the same group) may connect
     try:
         server.add_insecure_port(f"unix://{socket_path}")

@@ -110,13 +110,24 @@ def parse_objects(raw_objects: str, default_mode: int) -> tuple[VaultObject, ...
         if encoding not in ("utf-8", "utf8", "base64", "hex"):
             raise invalid(f"encoding {encoding!r} must be utf-8, base64 or hex", name)
         mode = parse_file_permission(raw["filePermission"], name) if "filePermission" in raw else default_mode
-        objects.append(VaultObject(name, _clean_secret_path(path, name), key, method,
-                                   json.dumps(args, sort_keys=True, default=str), mode, encoding))
+        objects.append(
+            VaultObject(
+                name,
+                _clean_secret_path(path, name),
+                key,
+                method,
+                json.dumps(args, sort_keys=True, default=str),
+                mode,
+                encoding,
+            )
+        )
     check_unique([o.name for o in objects], "objectName")
     return tuple(objects)
 
 
-def parse_params(attrs: dict[str, str], default_mode: int, default_address: str, default_mount: str) -> VaultParams:
+def parse_params(
+    attrs: dict[str, str], default_mode: int, default_address: str, default_mount: str
+) -> VaultParams:
     address = (attrs.get("vaultAddress") or default_address).rstrip("/")
     if not address:
         raise invalid("vaultAddress is required (no provider default is configured)")
@@ -130,15 +141,21 @@ def parse_params(attrs: dict[str, str], default_mode: int, default_address: str,
     if not mount or any(seg in (".", "..") for seg in mount.split("/")):
         raise invalid(f"auth mount path {mount!r} is not valid")
     tls = TlsOptions(
-        ca_file=attrs.get("vaultCACertPath", ""), ca_dir=attrs.get("vaultCADirectory", ""),
-        client_cert=attrs.get("vaultTLSClientCertPath", ""), client_key=attrs.get("vaultTLSClientKeyPath", ""),
+        ca_file=attrs.get("vaultCACertPath", ""),
+        ca_dir=attrs.get("vaultCADirectory", ""),
+        client_cert=attrs.get("vaultTLSClientCertPath", ""),
+        client_key=attrs.get("vaultTLSClientKeyPath", ""),
         skip_verify=parse_bool(attrs.get("vaultSkipTLSVerify"), "vaultSkipTLSVerify"),
     )
     if bool(tls.client_cert) != bool(tls.client_key):
         raise invalid("vaultTLSClientCertPath and vaultTLSClientKeyPath go together")
     return VaultParams(
-        address=address, role=role, mount=mount, namespace=attrs.get("vaultNamespace", ""),
-        audience=attrs.get("audience", "") or DEFAULT_AUDIENCE, tls=tls,
+        address=address,
+        role=role,
+        mount=mount,
+        namespace=attrs.get("vaultNamespace", ""),
+        audience=attrs.get("audience", "") or DEFAULT_AUDIENCE,
+        tls=tls,
         server_name=attrs.get("vaultTLSServerName", ""),
         objects=parse_objects(attrs.get("objects", ""), default_mode),
     )
@@ -147,7 +164,11 @@ def parse_params(attrs: dict[str, str], default_mode: int, default_address: str,
 def extract(obj: VaultObject, body: dict[str, Any]) -> bytes:
     """The file content of one object from the read's response body."""
     data = body.get("data")
-    if isinstance(data, dict) and isinstance(data.get("data"), dict) and isinstance(data.get("metadata"), dict):
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("data"), dict)
+        and isinstance(data.get("metadata"), dict)
+    ):
         data = data["data"]  # KV v2
     if not obj.key:
         value: Any = body
@@ -208,23 +229,35 @@ class VaultProvider:
     async def login(self, params: VaultParams, spec: MountSpec) -> str:
         jwt = spec.token_for(params.audience)
         if not jwt:
-            raise ProviderError(ErrorCode.UNAUTHENTICATED, f"no service-account token for audience "
-                                f"{params.audience!r}: add it to the CSIDriver's tokenRequests")
-        key = hashlib.sha256("\0".join((params.address, params.namespace, params.mount, params.role, jwt))
-                             .encode()).hexdigest()
+            raise ProviderError(
+                ErrorCode.UNAUTHENTICATED,
+                f"no service-account token for audience "
+                f"{params.audience!r}: add it to the CSIDriver's tokenRequests",
+            )
+        key = hashlib.sha256(
+            "\0".join((params.address, params.namespace, params.mount, params.role, jwt)).encode()
+        ).hexdigest()
         cached = self._tokens.get(key)
         if cached is not None and cached[1] > time.time():
             return cached[0]
         resp = await request(
-            self._http(), "POST", f"{params.address}/v1/auth/{quote(params.mount)}/login",
-            provider="vault", operation="login", json={"role": params.role, "jwt": jwt},
-            headers=self._headers(params), ssl_ctx=self._ssl_for(params),
+            self._http(),
+            "POST",
+            f"{params.address}/v1/auth/{quote(params.mount)}/login",
+            provider="vault",
+            operation="login",
+            json={"role": params.role, "jwt": jwt},
+            headers=self._headers(params),
+            ssl_ctx=self._ssl_for(params),
             server_hostname=params.server_name or None,
         )
         if resp.status != 200 or not isinstance(resp.body, dict) or not resp.body.get("auth"):
             code = ErrorCode.UNAUTHENTICATED if resp.status in (400, 401, 403) else None
-            err = from_http_status(resp.status, f"login at auth/{params.mount} as role {params.role!r} failed "
-                                   f"(HTTP {resp.status}{vault_errors(resp.body)})")
+            err = from_http_status(
+                resp.status,
+                f"login at auth/{params.mount} as role {params.role!r} failed "
+                f"(HTTP {resp.status}{vault_errors(resp.body)})",
+            )
             if code is not None:
                 err = ProviderError(code, err.cause)
             raise err
@@ -246,13 +279,23 @@ class VaultProvider:
         else:
             kwargs["json"] = args
         resp = await request(
-            self._http(), obj.method, url, provider="vault", operation=f"{obj.method.lower()}", obj=obj.name,
-            headers=self._headers(params, token), ssl_ctx=self._ssl_for(params),
-            server_hostname=params.server_name or None, **kwargs,
+            self._http(),
+            obj.method,
+            url,
+            provider="vault",
+            operation=f"{obj.method.lower()}",
+            obj=obj.name,
+            headers=self._headers(params, token),
+            ssl_ctx=self._ssl_for(params),
+            server_hostname=params.server_name or None,
+            **kwargs,
         )
         if resp.status != 200 or not isinstance(resp.body, dict):
-            raise from_http_status(resp.status, f"reading {obj.path} failed (HTTP {resp.status}"
-                                   f"{vault_errors(resp.body)})", obj.name)
+            raise from_http_status(
+                resp.status,
+                f"reading {obj.path} failed (HTTP {resp.status}{vault_errors(resp.body)})",
+                obj.name,
+            )
         return resp.body
 
     async def mount(self, spec: MountSpec) -> MountResult:
