@@ -158,6 +158,11 @@ def versions_of(resp: provider_pb2.MountResponse) -> dict[str, str]:
     return {v.id: v.version for v in resp.object_version}
 
 
+def calls_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    """Backend calls made between two readings of a provider's counter, by operation (zeros dropped)."""
+    return {k: int(v - before.get(k, 0)) for k, v in after.items() if v - before.get(k, 0)}
+
+
 @pytest.fixture
 def provider_factory(tmp_path: Path) -> Iterator[object]:
     started: list[ProviderProcess] = []

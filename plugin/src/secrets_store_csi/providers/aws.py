@@ -377,8 +377,8 @@ class AwsProvider:
         sm_single = [o for o in todo if o.type == SECRETS_MANAGER and (o.version or o.label)]
         results = await asyncio.gather(
             *[
-                self._with_failover(params, region, creds, list(c), self._ssm_get)
-                for c in chunks(ssm, SSM_BATCH)
+                self._with_failover(params, region, creds, c, self._ssm_get)
+                for c in ssm_batches(ssm)
             ],
             *[
                 self._with_failover(params, region, creds, list(c), self._sm_batch)
@@ -559,6 +559,21 @@ class AwsProvider:
         except Exception as exc:
             raise error_from_client(exc, obj.name, "Secrets Manager GetSecretValue") from exc
         return {obj.file_name: Fetched(sv["VersionId"], secret_bytes(sv))}
+
+
+def ssm_batches(objs: Sequence[AwsObject]) -> list[list[AwsObject]]:
+    """GetParameters batches of at most 10 with each parameter name at most once per batch, so that answers
+    match requests by name even where an endpoint omits the `Selector` field (two versions of one name
+    go to different calls)."""
+    batches: list[list[AwsObject]] = []
+    for obj in objs:
+        for batch in batches:
+            if len(batch) < SSM_BATCH and all(o.api_name != obj.api_name for o in batch):
+                batch.append(obj)
+                break
+        else:
+            batches.append([obj])
+    return batches
 
 
 def secret_bytes(sv: dict[str, Any]) -> bytes:
