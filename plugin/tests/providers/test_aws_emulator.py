@@ -25,9 +25,14 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="module")
 def aws(emulators: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderProcess]:
-    env = {"AWS_ENDPOINT_URL": emulators["AWS_ENDPOINT_URL"], "AWS_REGION": REGION,
-           # the provider must not fall back on credentials of its own
-           "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+    env = {
+        "AWS_ENDPOINT_URL": emulators["AWS_ENDPOINT_URL"],
+        "AWS_REGION": REGION,
+        # the provider must not fall back on credentials of its own
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    }
     p = start_provider("aws", tmp_path_factory.mktemp("aws"), env)
     yield p
     stop_provider(p)
@@ -35,14 +40,24 @@ def aws(emulators: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def sm(emulators: dict[str, str]) -> Any:
-    return boto3.client("secretsmanager", endpoint_url=emulators["AWS_ENDPOINT_URL"], region_name=REGION,
-                        aws_access_key_id="a", aws_secret_access_key="b")
+    return boto3.client(
+        "secretsmanager",
+        endpoint_url=emulators["AWS_ENDPOINT_URL"],
+        region_name=REGION,
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+    )
 
 
 @pytest.fixture(scope="module")
 def ssm(emulators: dict[str, str]) -> Any:
-    return boto3.client("ssm", endpoint_url=emulators["AWS_ENDPOINT_URL"], region_name=REGION,
-                        aws_access_key_id="a", aws_secret_access_key="b")
+    return boto3.client(
+        "ssm",
+        endpoint_url=emulators["AWS_ENDPOINT_URL"],
+        region_name=REGION,
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+    )
 
 
 @pytest.fixture
@@ -51,12 +66,18 @@ def prefix() -> str:
 
 
 def attrs(objects: list[dict[str, Any]], **extra: str) -> dict[str, str]:
-    return {"objects": yaml.safe_dump(objects), "csi.storage.k8s.io/pod.uid": extra.pop("uid", "pod-uid-1"),
-            "csi.storage.k8s.io/pod.namespace": "default", "csi.storage.k8s.io/pod.name": "app", **extra}
+    return {
+        "objects": yaml.safe_dump(objects),
+        "csi.storage.k8s.io/pod.uid": extra.pop("uid", "pod-uid-1"),
+        "csi.storage.k8s.io/pod.namespace": "default",
+        "csi.storage.k8s.io/pod.name": "app",
+        **extra,
+    }
 
 
-def mount(p: ProviderProcess, objects: list[dict[str, Any]], secrets: dict[str, str] | None = None,
-          **kw: Any) -> provider_pb2.MountResponse:
+def mount(
+    p: ProviderProcess, objects: list[dict[str, Any]], secrets: dict[str, str] | None = None, **kw: Any
+) -> provider_pb2.MountResponse:
     extra = kw.pop("extra", {})
     return p.mount(attrs(objects, **extra), secrets=KEYS if secrets is None else secrets, **kw)
 
@@ -73,18 +94,27 @@ def test_version_names_the_provider(aws: ProviderProcess) -> None:
     assert resp.version == "v1alpha1"
 
 
-def test_secrets_manager_secret_and_ssm_parameter_become_files(aws: ProviderProcess, sm: Any, ssm: Any,
-                                                               prefix: str) -> None:
+def test_secrets_manager_secret_and_ssm_parameter_become_files(
+    aws: ProviderProcess, sm: Any, ssm: Any, prefix: str
+) -> None:
     sm.create_secret(Name=f"{prefix}/db", SecretString="sm-value")
     ssm.put_parameter(Name=f"/{prefix}/param", Value="ssm-value", Type="SecureString")
-    resp = mount(aws, [{"objectName": f"{prefix}/db", "objectType": "secretsmanager"},
-                       {"objectName": f"/{prefix}/param", "objectType": "ssmparameter"}])
+    resp = mount(
+        aws,
+        [
+            {"objectName": f"{prefix}/db", "objectType": "secretsmanager"},
+            {"objectName": f"/{prefix}/param", "objectType": "ssmparameter"},
+        ],
+    )
     files = files_of(resp)
     assert files == {f"{prefix}_db": b"sm-value", f"_{prefix}_param": b"ssm-value"}
     assert {f.mode for f in resp.files} == {0o644}
     versions = versions_of(resp)
     assert versions[f"_{prefix}_param"] == "1"
-    assert versions[f"{prefix}_db"] == sm.describe_secret(SecretId=f"{prefix}/db")["VersionIdsToStages"].popitem()[0]
+    assert (
+        versions[f"{prefix}_db"]
+        == sm.describe_secret(SecretId=f"{prefix}/db")["VersionIdsToStages"].popitem()[0]
+    )
 
 
 def test_path_translation_character_and_off(aws: ProviderProcess, ssm: Any, prefix: str) -> None:
@@ -102,37 +132,75 @@ def test_arn_object_names_need_no_object_type(aws: ProviderProcess, sm: Any, ssm
     assert files_of(resp) == {"s": b"by-arn", "p": b"p-by-arn"}
 
 
-def test_object_version_and_label_select_older_values(aws: ProviderProcess, sm: Any, ssm: Any,
-                                                      prefix: str) -> None:
+def test_object_version_and_label_select_older_values(
+    aws: ProviderProcess, sm: Any, ssm: Any, prefix: str
+) -> None:
     first = sm.create_secret(Name=f"{prefix}-v", SecretString="one")["VersionId"]
     sm.put_secret_value(SecretId=f"{prefix}-v", SecretString="two")
     ssm.put_parameter(Name=f"{prefix}-pv", Value="p1", Type="String")
     ssm.put_parameter(Name=f"{prefix}-pv", Value="p2", Type="String", Overwrite=True)
     ssm.label_parameter_version(Name=f"{prefix}-pv", ParameterVersion=1, Labels=["stable"])
-    resp = mount(aws, [
-        {"objectName": f"{prefix}-v", "objectType": "secretsmanager", "objectAlias": "by-id", "objectVersion": first},
-        {"objectName": f"{prefix}-v", "objectType": "secretsmanager", "objectAlias": "previous",
-         "objectVersionLabel": "AWSPREVIOUS"},
-        {"objectName": f"{prefix}-v", "objectType": "secretsmanager", "objectAlias": "current"},
-        {"objectName": f"{prefix}-pv", "objectType": "ssmparameter", "objectAlias": "p-v1", "objectVersion": "1"},
-        {"objectName": f"{prefix}-pv", "objectType": "ssmparameter", "objectAlias": "p-stable",
-         "objectVersionLabel": "stable"},
-        {"objectName": f"{prefix}-pv", "objectType": "ssmparameter", "objectAlias": "p-latest"},
-    ])
-    assert files_of(resp) == {"by-id": b"one", "previous": b"one", "current": b"two",
-                              "p-v1": b"p1", "p-stable": b"p1", "p-latest": b"p2"}
+    resp = mount(
+        aws,
+        [
+            {
+                "objectName": f"{prefix}-v",
+                "objectType": "secretsmanager",
+                "objectAlias": "by-id",
+                "objectVersion": first,
+            },
+            {
+                "objectName": f"{prefix}-v",
+                "objectType": "secretsmanager",
+                "objectAlias": "previous",
+                "objectVersionLabel": "AWSPREVIOUS",
+            },
+            {"objectName": f"{prefix}-v", "objectType": "secretsmanager", "objectAlias": "current"},
+            {
+                "objectName": f"{prefix}-pv",
+                "objectType": "ssmparameter",
+                "objectAlias": "p-v1",
+                "objectVersion": "1",
+            },
+            {
+                "objectName": f"{prefix}-pv",
+                "objectType": "ssmparameter",
+                "objectAlias": "p-stable",
+                "objectVersionLabel": "stable",
+            },
+            {"objectName": f"{prefix}-pv", "objectType": "ssmparameter", "objectAlias": "p-latest"},
+        ],
+    )
+    assert files_of(resp) == {
+        "by-id": b"one",
+        "previous": b"one",
+        "current": b"two",
+        "p-v1": b"p1",
+        "p-stable": b"p1",
+        "p-latest": b"p2",
+    }
     assert versions_of(resp)["by-id"] == first
     assert versions_of(resp)["p-latest"] == "2"
 
 
 def test_jmes_path_entries_and_file_permissions(aws: ProviderProcess, sm: Any, prefix: str) -> None:
     sm.create_secret(Name=f"{prefix}-json", SecretString=json.dumps({"user": "alice", "db": {"port": 5432}}))
-    resp = mount(aws, [{
-        "objectName": f"{prefix}-json", "objectType": "secretsmanager", "objectAlias": "all",
-        "filePermission": "0600",
-        "jmesPath": [{"path": "user", "objectAlias": "user", "filePermission": "0640"},
-                     {"path": "db.port", "objectAlias": "port"}],
-    }], permission="292")
+    resp = mount(
+        aws,
+        [
+            {
+                "objectName": f"{prefix}-json",
+                "objectType": "secretsmanager",
+                "objectAlias": "all",
+                "filePermission": "0600",
+                "jmesPath": [
+                    {"path": "user", "objectAlias": "user", "filePermission": "0640"},
+                    {"path": "db.port", "objectAlias": "port"},
+                ],
+            }
+        ],
+        permission="292",
+    )
     modes = {f.path: f.mode for f in resp.files}
     assert files_of(resp)["user"] == b"alice"
     assert files_of(resp)["port"] == b"5432"
@@ -145,12 +213,15 @@ def test_request_permission_is_the_default_mode(aws: ProviderProcess, ssm: Any, 
     assert resp.files[0].mode == 0o400
 
 
-def test_rotation_next_mount_returns_the_new_version(aws: ProviderProcess, sm: Any, ssm: Any,
-                                                     prefix: str) -> None:
+def test_rotation_next_mount_returns_the_new_version(
+    aws: ProviderProcess, sm: Any, ssm: Any, prefix: str
+) -> None:
     sm.create_secret(Name=f"{prefix}-rot", SecretString="old")
     ssm.put_parameter(Name=f"{prefix}-prot", Value="old", Type="String")
-    objs = [{"objectName": f"{prefix}-rot", "objectType": "secretsmanager"},
-            {"objectName": f"{prefix}-prot", "objectType": "ssmparameter"}]
+    objs = [
+        {"objectName": f"{prefix}-rot", "objectType": "secretsmanager"},
+        {"objectName": f"{prefix}-prot", "objectType": "ssmparameter"},
+    ]
     first = mount(aws, objs)
     sm.put_secret_value(SecretId=f"{prefix}-rot", SecretString="new")
     ssm.put_parameter(Name=f"{prefix}-prot", Value="new", Type="String", Overwrite=True)
@@ -160,8 +231,9 @@ def test_rotation_next_mount_returns_the_new_version(aws: ProviderProcess, sm: A
     assert versions_of(second)[f"{prefix}-rot"] != versions_of(first)[f"{prefix}-rot"]
 
 
-def test_remount_of_unchanged_objects_skips_their_fetch(aws: ProviderProcess, sm: Any, ssm: Any,
-                                                        prefix: str) -> None:
+def test_remount_of_unchanged_objects_skips_their_fetch(
+    aws: ProviderProcess, sm: Any, ssm: Any, prefix: str
+) -> None:
     vid = sm.create_secret(Name=f"{prefix}-pin", SecretString="pinned")["VersionId"]
     for i in range(3):
         ssm.put_parameter(Name=f"{prefix}-same{i}", Value=f"v{i}", Type="String")
@@ -175,8 +247,9 @@ def test_remount_of_unchanged_objects_skips_their_fetch(aws: ProviderProcess, sm
     assert calls_delta(before, aws.backend_calls()) == {"ssm.DescribeParameters": 1}
 
 
-def test_remount_of_another_pod_does_not_reuse_a_cached_value(aws: ProviderProcess, ssm: Any,
-                                                               prefix: str) -> None:
+def test_remount_of_another_pod_does_not_reuse_a_cached_value(
+    aws: ProviderProcess, ssm: Any, prefix: str
+) -> None:
     ssm.put_parameter(Name=f"{prefix}-shared", Value="v", Type="String")
     objs = [{"objectName": f"{prefix}-shared", "objectType": "ssmparameter", "objectVersion": "1"}]
     first = mount(aws, objs, extra={"uid": f"{prefix}-a"})
@@ -185,8 +258,9 @@ def test_remount_of_another_pod_does_not_reuse_a_cached_value(aws: ProviderProce
     assert calls_delta(before, aws.backend_calls()) == {"ssm.GetParameters": 1}
 
 
-def test_25_parameters_cost_3_calls_and_25_secrets_cost_2(aws: ProviderProcess, sm: Any, ssm: Any,
-                                                           prefix: str) -> None:
+def test_25_parameters_cost_3_calls_and_25_secrets_cost_2(
+    aws: ProviderProcess, sm: Any, ssm: Any, prefix: str
+) -> None:
     for i in range(25):
         ssm.put_parameter(Name=f"/{prefix}/p{i}", Value=f"v{i}", Type="SecureString")
         sm.create_secret(Name=f"{prefix}/s{i}", SecretString=f"s{i}")
@@ -209,8 +283,13 @@ def test_missing_secret_is_not_found_and_names_the_object(aws: ProviderProcess, 
 
 def test_missing_parameter_among_several_is_not_found(aws: ProviderProcess, ssm: Any, prefix: str) -> None:
     ssm.put_parameter(Name=f"{prefix}-here", Value="secret-value-123", Type="String")
-    err = mount_error(aws, [{"objectName": f"{prefix}-here", "objectType": "ssmparameter"},
-                            {"objectName": f"{prefix}-gone", "objectType": "ssmparameter"}])
+    err = mount_error(
+        aws,
+        [
+            {"objectName": f"{prefix}-here", "objectType": "ssmparameter"},
+            {"objectName": f"{prefix}-gone", "objectType": "ssmparameter"},
+        ],
+    )
     assert err.code() == grpc.StatusCode.NOT_FOUND
     assert f"{prefix}-gone" in err.details()
     assert "secret-value-123" not in err.details()
@@ -223,24 +302,55 @@ def test_secret_value_never_reaches_the_log(aws: ProviderProcess, sm: Any, prefi
     assert KEYS["secret_access_key"] not in aws.log()
 
 
-@pytest.mark.parametrize(("objects", "extra", "needle"), [
-    ([{"objectName": "x"}], {}, "objectType"),
-    ([{"objectName": "x", "objectType": "ssm"}], {}, "objectType"),
-    ([{"objectName": "x", "objectType": "secretsmanager", "objectAlias": "../escape"}], {}, "escape"),
-    ([{"objectName": "x", "objectType": "secretsmanager", "objectAlias": "/etc/passwd"}], {}, "absolute"),
-    ([{"objectName": "x", "objectType": "secretsmanager",
-       "jmesPath": [{"path": "a", "objectAlias": "../../up"}]}], {}, "escape"),
-    ([{"objectName": "x", "objectType": "secretsmanager", "objectAlias": "a"},
-      {"objectName": "y", "objectType": "secretsmanager", "objectAlias": "a"}], {}, "more than once"),
-    ([{"objectName": "x", "objectType": "ssmparameter", "objectVersion": "1", "objectVersionLabel": "l"}], {},
-     "not both"),
-    ([{"objectName": "x", "objectType": "ssmparameter", "filePermission": "644"}], {}, "filePermission"),
-    ([{"objectName": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"}], {}, "region"),
-    ([{"objectName": "x", "objectType": "ssmparameter"}], {"region": "not a region"}, "region"),
-    ([{"objectName": "x", "objectType": "ssmparameter"}], {"pathTranslation": "ab"}, "pathTranslation"),
-    ([{"objectName": "x", "objectType": "ssmparameter", "failoverObject": {"objectName": "y"}}], {},
-     "failoverRegion"),
-])
+@pytest.mark.parametrize(
+    ("objects", "extra", "needle"),
+    [
+        ([{"objectName": "x"}], {}, "objectType"),
+        ([{"objectName": "x", "objectType": "ssm"}], {}, "objectType"),
+        ([{"objectName": "x", "objectType": "secretsmanager", "objectAlias": "../escape"}], {}, "escape"),
+        ([{"objectName": "x", "objectType": "secretsmanager", "objectAlias": "/etc/passwd"}], {}, "absolute"),
+        (
+            [
+                {
+                    "objectName": "x",
+                    "objectType": "secretsmanager",
+                    "jmesPath": [{"path": "a", "objectAlias": "../../up"}],
+                }
+            ],
+            {},
+            "escape",
+        ),
+        (
+            [
+                {"objectName": "x", "objectType": "secretsmanager", "objectAlias": "a"},
+                {"objectName": "y", "objectType": "secretsmanager", "objectAlias": "a"},
+            ],
+            {},
+            "more than once",
+        ),
+        (
+            [
+                {
+                    "objectName": "x",
+                    "objectType": "ssmparameter",
+                    "objectVersion": "1",
+                    "objectVersionLabel": "l",
+                }
+            ],
+            {},
+            "not both",
+        ),
+        ([{"objectName": "x", "objectType": "ssmparameter", "filePermission": "644"}], {}, "filePermission"),
+        ([{"objectName": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"}], {}, "region"),
+        ([{"objectName": "x", "objectType": "ssmparameter"}], {"region": "not a region"}, "region"),
+        ([{"objectName": "x", "objectType": "ssmparameter"}], {"pathTranslation": "ab"}, "pathTranslation"),
+        (
+            [{"objectName": "x", "objectType": "ssmparameter", "failoverObject": {"objectName": "y"}}],
+            {},
+            "failoverRegion",
+        ),
+    ],
+)
 def test_malformed_parameters_are_rejected_before_any_backend_call(
     aws: ProviderProcess, objects: list[dict[str, Any]], extra: dict[str, str], needle: str
 ) -> None:
@@ -258,21 +368,29 @@ def test_no_credentials_is_an_authentication_error(aws: ProviderProcess, prefix:
 
 
 def test_half_static_credentials_are_rejected(aws: ProviderProcess, prefix: str) -> None:
-    err = mount_error(aws, [{"objectName": prefix, "objectType": "ssmparameter"}],
-                      secrets={"access_key_id": "AKID"})
+    err = mount_error(
+        aws, [{"objectName": prefix, "objectType": "ssmparameter"}], secrets={"access_key_id": "AKID"}
+    )
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_pod_identity_without_its_token_is_an_authentication_error(aws: ProviderProcess, prefix: str) -> None:
-    err = mount_error(aws, [{"objectName": prefix, "objectType": "ssmparameter"}], secrets={},
-                      extra={"usePodIdentity": "true"})
+    err = mount_error(
+        aws,
+        [{"objectName": prefix, "objectType": "ssmparameter"}],
+        secrets={},
+        extra={"usePodIdentity": "true"},
+    )
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "pods.eks.amazonaws.com" in err.details()
 
 
 def test_unreachable_endpoint_is_unavailable(emulators: dict[str, str], tmp_path: Path, prefix: str) -> None:
-    p = start_provider("aws", tmp_path, {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": REGION,
-                                         "AWS_MAX_ATTEMPTS": "1"})
+    p = start_provider(
+        "aws",
+        tmp_path,
+        {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": REGION, "AWS_MAX_ATTEMPTS": "1"},
+    )
     try:
         err = mount_error(p, [{"objectName": prefix, "objectType": "ssmparameter"}])
         assert err.code() == grpc.StatusCode.UNAVAILABLE

@@ -376,10 +376,7 @@ class AwsProvider:
         sm_batch = [o for o in todo if o.type == SECRETS_MANAGER and not o.version and not o.label]
         sm_single = [o for o in todo if o.type == SECRETS_MANAGER and (o.version or o.label)]
         results = await asyncio.gather(
-            *[
-                self._with_failover(params, region, creds, c, self._ssm_get)
-                for c in ssm_batches(ssm)
-            ],
+            *[self._with_failover(params, region, creds, c, self._ssm_get) for c in ssm_batches(ssm)],
             *[
                 self._with_failover(params, region, creds, list(c), self._sm_batch)
                 for c in chunks(sm_batch, SM_BATCH)
