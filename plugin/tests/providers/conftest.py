@@ -8,6 +8,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,13 +95,24 @@ def free_port() -> int:
 def start_provider(
     name: str, tmp: Path, env: dict[str, str], extra_args: list[str] | None = None, user: int | None = None
 ) -> ProviderProcess:
-    sock_dir = tmp / "sockets"
-    sock_dir.mkdir(exist_ok=True)
     log_path = tmp / f"{name}.log"
     port = free_port()
     full_env = {**os.environ, **env}
+    python = sys.executable
+    if user is None:
+        sock_dir = tmp / "sockets"
+        sock_dir.mkdir(exist_ok=True)
+    else:
+        # An unprivileged user cannot enter pytest's 0700 temp dirs nor a python under /root: give it a
+        # socket directory of its own and the system python with this environment's packages on its path.
+        sock_dir = Path(tempfile.mkdtemp(prefix="ssc-nonroot-"))
+        os.chown(sock_dir, user, user)
+        os.chmod(sock_dir, 0o755)
+        python = "/usr/bin/python3"
+        full_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        full_env["HOME"] = str(sock_dir)
     cmd = [
-        sys.executable,
+        python,
         "-m",
         "secrets_store_csi.cli",
         "provider",
