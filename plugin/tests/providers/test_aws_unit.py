@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -81,20 +82,11 @@ def test_failover_object_needs_an_alias_and_matching_region() -> None:
 
 
 def test_same_parameter_in_two_versions_goes_to_separate_calls() -> None:
-    p = parse_params(
-        {
-            "objects": "["
-            + ", ".join(
-                [
-                    f'{{"objectName": "p", "objectType": "ssmparameter", "objectAlias": "v{i}", "objectVersion": "{i}"}}'
-                    for i in range(1, 3)
-                ]
-                + [f'{{"objectName": "q{i}", "objectType": "ssmparameter"}}' for i in range(12)]
-            )
-            + "]"
-        },
-        0o644,
-    )
+    objects = [
+        {"objectName": "p", "objectType": "ssmparameter", "objectAlias": f"v{i}", "objectVersion": str(i)}
+        for i in range(1, 3)
+    ] + [{"objectName": f"q{i}", "objectType": "ssmparameter"} for i in range(12)]
+    p = parse_params({"objects": json.dumps(objects)}, 0o644)
     batches = ssm_batches(list(p.objects))
     assert sorted(len(b) for b in batches) == [4, 10]
     for b in batches:

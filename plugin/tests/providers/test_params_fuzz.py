@@ -49,7 +49,7 @@ values = st.recursive(
     ),
     max_leaves=12,
 )
-aws_keys = st.sampled_from(sorted(aws_params.OBJECT_KEYS) + ["path", "objectAlias", "bogus"])
+aws_keys = st.sampled_from([*sorted(aws_params.OBJECT_KEYS), "path", "objectAlias", "bogus"])
 aws_object = st.dictionaries(aws_keys, values, max_size=6)
 text_or_yaml = st.one_of(
     st.text(max_size=200),
@@ -85,7 +85,7 @@ def test_aws_parser_never_crashes(objects: str, extra: dict[str, str]) -> None:
     )
 
 
-vault_object = st.dictionaries(st.sampled_from(sorted(vault.OBJECT_KEYS) + ["bogus"]), values, max_size=6)
+vault_object = st.dictionaries(st.sampled_from([*sorted(vault.OBJECT_KEYS), "bogus"]), values, max_size=6)
 
 
 @settings(max_examples=300, deadline=None)
@@ -116,7 +116,7 @@ def test_vault_parser_never_crashes(objects: str, extra: dict[str, str]) -> None
     accepted_paths_are_safe([o.name for o in params.objects])
 
 
-azure_object = st.dictionaries(st.sampled_from(sorted(azure.OBJECT_KEYS) + ["bogus"]), values, max_size=6)
+azure_object = st.dictionaries(st.sampled_from([*sorted(azure.OBJECT_KEYS), "bogus"]), values, max_size=6)
 
 
 def azure_objects(items: list[dict[str, Any]], as_strings: bool) -> str:
