@@ -9,3 +9,8 @@ emulators-down:
 
 emulators-status:
 	CACHE=$(CACHE) VENV=$(VENV) hack/emulators/emulators.sh status
+
+# Provider figures (backend calls per mount, Mount latency, RSS) against the emulators.
+.PHONY: bench-providers
+bench-providers: venv emulators-up
+	$(PY) bench/providers_mount.py

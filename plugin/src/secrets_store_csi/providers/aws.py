@@ -430,24 +430,27 @@ class AwsProvider:
         by_name = {self._name(o, failover): o for o in objs}
         out: dict[str, str] = {}
         for part in chunks(list(by_name), DESCRIBE_BATCH):
-            try:
-                resp = await self.clients.call(
-                    lambda p=part: client.describe_parameters(  # type: ignore[misc]
-                        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": list(p)}],
-                        MaxResults=DESCRIBE_BATCH,
-                    )
-                )
-            except ClientError as exc:
-                # No ssm:DescribeParameters permission: not an error, the values are simply read again.
-                if exc.response.get("Error", {}).get("Code") in DENIED_CODES:
-                    return {}
-                raise error_from_client(exc, None, "SSM DescribeParameters") from exc
-            except Exception as exc:
-                raise error_from_client(exc, None, "SSM DescribeParameters") from exc
-            for p in resp.get("Parameters", []):
-                obj = by_name.get(p["Name"]) or by_name.get(p["Name"].lstrip("/"))
-                if obj is not None:
-                    out[obj.file_name] = str(p["Version"])
+            request: dict[str, Any] = {
+                "ParameterFilters": [{"Key": "Name", "Option": "Equals", "Values": list(part)}],
+                "MaxResults": DESCRIBE_BATCH,
+            }
+            while True:  # an endpoint may answer in pages smaller than MaxResults
+                try:
+                    resp = await self.clients.call(lambda r=request: client.describe_parameters(**r))  # type: ignore[misc]
+                except ClientError as exc:
+                    # No ssm:DescribeParameters permission: not an error, the values are simply read again.
+                    if exc.response.get("Error", {}).get("Code") in DENIED_CODES:
+                        return {}
+                    raise error_from_client(exc, None, "SSM DescribeParameters") from exc
+                except Exception as exc:
+                    raise error_from_client(exc, None, "SSM DescribeParameters") from exc
+                for p in resp.get("Parameters", []):
+                    obj = by_name.get(p["Name"]) or by_name.get(p["Name"].lstrip("/"))
+                    if obj is not None:
+                        out[obj.file_name] = str(p["Version"])
+                if not resp.get("NextToken"):
+                    break
+                request = {**request, "NextToken": resp["NextToken"]}
         return out
 
     async def _ssm_get(
