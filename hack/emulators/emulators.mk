@@ -14,3 +14,9 @@ emulators-status:
 .PHONY: bench-providers
 bench-providers: venv emulators-up
 	$(PY) bench/providers_mount.py
+
+# Providers on the local cluster: Vault's Kubernetes auth via TokenReview, AWS IRSA via the service account's
+# annotation. Needs the devcluster verbs (hack/devcluster/devcluster.mk) for cluster-up.
+.PHONY: test-providers-cluster
+test-providers-cluster: venv emulators-up cluster-up
+	$(PYTEST) -m cluster tests/providers

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import files_of, start_provider, stop_provider
+from .support import files_of, start_provider, stop_provider
 from .vaultsetup import Bao, Signer, setup_jwt_auth
 
 pytestmark = pytest.mark.emulators
