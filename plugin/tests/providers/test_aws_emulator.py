@@ -117,6 +117,15 @@ def test_secrets_manager_secret_and_ssm_parameter_become_files(
     )
 
 
+def test_binary_secret_is_written_as_bytes(aws: ProviderProcess, sm: Any, prefix: str) -> None:
+    blob = bytes(range(256))
+    sm.create_secret(Name=f"{prefix}-bin", SecretBinary=blob)
+    resp = mount(
+        aws, [{"objectName": f"{prefix}-bin", "objectType": "secretsmanager", "objectAlias": "blob"}]
+    )
+    assert files_of(resp) == {"blob": blob}
+
+
 def test_path_translation_character_and_off(aws: ProviderProcess, ssm: Any, prefix: str) -> None:
     ssm.put_parameter(Name=f"/{prefix}/a/b", Value="v", Type="String")
     obj = [{"objectName": f"/{prefix}/a/b", "objectType": "ssmparameter"}]
