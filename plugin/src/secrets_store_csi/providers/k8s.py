@@ -44,8 +44,8 @@ def load_kubeconfig(path: str) -> KubeConfig:
             if f"{key}-data" in src:
                 return base64.b64decode(src[f"{key}-data"])
             if key in src:
-                with open(os.path.join(base, src[key]), "rb") as f:
-                    return f.read()
+                with open(os.path.join(base, src[key]), "rb") as fh:
+                    return fh.read()
         return None
 
     if cluster.get("insecure-skip-tls-verify"):
@@ -59,8 +59,8 @@ def load_kubeconfig(path: str) -> KubeConfig:
             with tempfile.TemporaryDirectory(prefix="ssc-kube-") as tmp:
                 os.chmod(tmp, 0o700)
                 pem = os.path.join(tmp, "client.pem")
-                with open(pem, "wb") as f:
-                    f.write(cert + b"\n" + key)
+                with open(pem, "wb") as out:
+                    out.write(cert + b"\n" + key)
                 ctx_ssl.load_cert_chain(pem)
     return KubeConfig(
         server=cluster["server"],
