@@ -418,23 +418,20 @@ class AwsProvider:
             fn.__name__,
             tuple((o.file_name, selector_of(o, region)) for o in objs),
         )
-        pending = self._inflight.get(key)
-        if pending is not None:
-            metrics.SHARED_FETCHES.labels("aws").inc()
-            return dict(await asyncio.shield(pending))
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            result = await self._with_failover(params, region, creds, objs, fn)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody shared it
-            raise
+        task = self._inflight.get(key)
+        if task is None:
+            # A task of its own: a caller that gives up (deadline) does not cancel the others' fetch.
+            task = asyncio.ensure_future(self._with_failover(params, region, creds, objs, fn))
+            self._inflight[key] = task
+            task.add_done_callback(lambda t, k=key: self._done(k, t))  # type: ignore[misc]
         else:
-            future.set_result(result)
-            return result
-        finally:
-            del self._inflight[key]
+            metrics.SHARED_FETCHES.labels("aws").inc()
+        return dict(await asyncio.shield(task))
+
+    def _done(self, key: tuple[Any, ...], task: asyncio.Future[dict[str, Any]]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an error nobody waited for is not reported as lost
 
     async def _with_failover(
         self,
