@@ -117,3 +117,11 @@ async def test_throttling_is_unavailable_not_resource_exhausted(served: tuple[Sc
         await stub.Mount(request())  # type: ignore[attr-defined]
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert dict(info.value.trailing_metadata() or ())["error-code"] == "Throttled"
+
+
+def test_null_secrets_from_the_upstream_driver_mean_none() -> None:
+    # sigs.k8s.io/secrets-store-csi-driver sends "null" when the volume has no nodePublishSecretRef
+    from secrets_store_csi.providers.mountspec import parse_mount_request
+
+    spec = parse_mount_request('{"a": "b"}', "null", "/t", "420", [])
+    assert spec.secrets == {}
