@@ -132,7 +132,8 @@ def upstream_driver(cluster: dict[str, str]) -> Iterator[Path]:
                 f"--nodeid={node}",
                 f"--provider-volume={providers}",
                 "--metrics-addr=:0",
-                "--enable-secret-rotation=false",
+                "--enable-secret-rotation=true",
+                "--rotation-poll-interval=5s",
             ],
             "upstream-driver.log",
             {"KUBECONFIG": KUBECONFIG},
@@ -400,6 +401,22 @@ def test_upstream_driver_mounts_aws_and_vault_secrets_into_a_pod(
         assert f"sm-{tag}" in logs
         assert f"ssm-{tag}" in logs
         assert f"vault-{tag}" in logs
+        # Rotation: the upstream driver remounts with the versions it holds; the new value reaches the pod.
+        boto3.client("secretsmanager", **kw).put_secret_value(
+            SecretId=f"interop-{tag}", SecretString=f"sm2-{tag}"
+        )
+        wait(
+            lambda: (
+                kubectl("exec", "-n", namespace, "reader", "--", "cat", "/aws/sm")
+                == f"sm2-{tag}"
+            ),
+            "rotated secret in the pod",
+            90,
+        )
+        assert (
+            kubectl("exec", "-n", namespace, "reader", "--", "cat", "/aws/ssm")
+            == f"ssm-{tag}"
+        )
         kubectl(
             "delete", "pod", "-n", namespace, "reader", "--wait=true", "--timeout=60s"
         )
