@@ -117,3 +117,46 @@ def test_unknown_object_keys_are_ignored_with_a_warning(caplog: pytest.LogCaptur
     )
     assert p.objects[0].file_name == "x"
     assert "objectAlais" in caplog.text
+
+
+async def test_pod_identity_sends_the_pod_token_to_the_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A local stand-in for the EKS Pod Identity agent: checks the request shape this provider sends.
+    from aiohttp import web
+
+    from secrets_store_csi.providers.mountspec import parse_mount_request
+
+    seen: list[str] = []
+
+    async def credentials(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response(
+            {
+                "AccessKeyId": "ASIA",
+                "SecretAccessKey": "sk",
+                "Token": "st",
+                "Expiration": "2099-01-01T00:00:00Z",
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/v1/credentials", credentials)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    monkeypatch.setenv("AWS_POD_IDENTITY_ENDPOINT", f"http://127.0.0.1:{port}/v1/credentials")
+    attrs = {
+        "usePodIdentity": "true",
+        "objects": '[{"objectName": "x", "objectType": "ssmparameter"}]',
+        "csi.storage.k8s.io/serviceAccount.tokens": '{"pods.eks.amazonaws.com": {"token": "pod-jwt"}}',
+    }
+    spec = parse_mount_request(json.dumps(attrs), "{}", "/t", "420", [])
+    provider = AwsProvider()
+    try:
+        creds = await provider.credentials(spec, parse_params(spec.attributes, 0o644), "us-east-1")
+    finally:
+        await provider.close()
+        await runner.cleanup()
+    assert seen == ["pod-jwt"]
+    assert (creds.access_key, creds.token) == ("ASIA", "st")
