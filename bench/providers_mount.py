@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shlex
+import socket
 import statistics
 import subprocess
 import sys
@@ -20,18 +21,18 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import boto3
 import grpc
 import yaml
-
 from secrets_store_csi.proto.v1alpha1 import provider_pb2, provider_pb2_grpc
 
 CACHE = Path(os.environ.get("CACHE", Path.home() / ".cache" / "secrets-store-csi"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugin" / "tests" / "providers"))
-from vaultsetup import Bao, Signer, setup_jwt_auth  # noqa: E402
+from provider_vault import Bao, Signer, setup_jwt_auth  # noqa: E402
 
 
 def emulator_env() -> dict[str, str]:
@@ -45,16 +46,28 @@ def emulator_env() -> dict[str, str]:
 
 class Provider:
     def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
-        import socket
-
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.metrics_port = s.getsockname()[1]
         self.socket = workdir / f"{name}.sock"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "secrets_store_csi.cli", "provider", name, "--socket-dir", str(workdir),
-             "--metrics-addr", f"127.0.0.1:{self.metrics_port}", "--log-level", "warning"],
-            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "secrets_store_csi.cli",
+                "provider",
+                name,
+                "--socket-dir",
+                str(workdir),
+                "--metrics-addr",
+                f"127.0.0.1:{self.metrics_port}",
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while not self.socket.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -63,13 +76,24 @@ class Provider:
         self.channel = grpc.insecure_channel(f"unix://{self.socket}")
         self.stub = provider_pb2_grpc.CSIDriverProviderStub(self.channel)
 
-    def mount(self, attrs: dict[str, str], secrets: dict[str, str] | None = None,
-              current: dict[str, str] | None = None) -> provider_pb2.MountResponse:
-        return self.stub.Mount(provider_pb2.MountRequest(
-            attributes=json.dumps(attrs), secrets=json.dumps(secrets or {}), target_path="/bench/target",
-            permission="420",
-            current_object_version=[provider_pb2.ObjectVersion(id=k, version=v) for k, v in (current or {}).items()],
-        ), timeout=60)
+    def mount(
+        self,
+        attrs: dict[str, str],
+        secrets: dict[str, str] | None = None,
+        current: dict[str, str] | None = None,
+    ) -> provider_pb2.MountResponse:
+        return self.stub.Mount(
+            provider_pb2.MountRequest(
+                attributes=json.dumps(attrs),
+                secrets=json.dumps(secrets or {}),
+                target_path="/bench/target",
+                permission="420",
+                current_object_version=[
+                    provider_pb2.ObjectVersion(id=k, version=v) for k, v in (current or {}).items()
+                ],
+            ),
+            timeout=60,
+        )
 
     def calls(self) -> dict[str, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
@@ -106,8 +130,12 @@ def latency(p: Provider, rounds: int, attrs: dict[str, str], secrets: dict[str, 
     return f"p50 {statistics.median(samples):6.1f} ms  p99 {p99:6.1f} ms  ({rounds} mounts)"
 
 
-def calls_for(p: Provider, attrs: dict[str, str], secrets: dict[str, str] | None = None,
-              current: dict[str, str] | None = None) -> tuple[str, provider_pb2.MountResponse]:
+def calls_for(
+    p: Provider,
+    attrs: dict[str, str],
+    secrets: dict[str, str] | None = None,
+    current: dict[str, str] | None = None,
+) -> tuple[str, provider_pb2.MountResponse]:
     before = p.calls()
     resp = p.mount(attrs, secrets, current)
     after = p.calls()
@@ -123,28 +151,52 @@ def main() -> int:
     env = emulator_env()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     keys = {"access_key_id": "AKIDBENCH", "secret_access_key": "bench"}
-    kw: dict[str, Any] = {"endpoint_url": env["AWS_ENDPOINT_URL"], "region_name": "us-east-1",
-                          "aws_access_key_id": "a", "aws_secret_access_key": "b"}
+    kw: dict[str, Any] = {
+        "endpoint_url": env["AWS_ENDPOINT_URL"],
+        "region_name": "us-east-1",
+        "aws_access_key_id": "a",
+        "aws_secret_access_key": "b",
+    }
     ssm, sm = boto3.client("ssm", **kw), boto3.client("secretsmanager", **kw)
     for i in range(25):
         ssm.put_parameter(Name=f"/{prefix}/p{i}", Value=f"value-{i}", Type="SecureString")
         sm.create_secret(Name=f"{prefix}/s{i}", SecretString=f"secret-{i}")
-    ssm_attrs = {"objects": yaml.safe_dump([{"objectName": f"/{prefix}/p{i}", "objectType": "ssmparameter"}
-                                            for i in range(25)]), "csi.storage.k8s.io/pod.uid": "bench-1"}
-    sm_attrs = {"objects": yaml.safe_dump([{"objectName": f"{prefix}/s{i}", "objectType": "secretsmanager"}
-                                           for i in range(25)]), "csi.storage.k8s.io/pod.uid": "bench-1"}
+    ssm_attrs = {
+        "objects": yaml.safe_dump(
+            [{"objectName": f"/{prefix}/p{i}", "objectType": "ssmparameter"} for i in range(25)]
+        ),
+        "csi.storage.k8s.io/pod.uid": "bench-1",
+    }
+    sm_attrs = {
+        "objects": yaml.safe_dump(
+            [{"objectName": f"{prefix}/s{i}", "objectType": "secretsmanager"} for i in range(25)]
+        ),
+        "csi.storage.k8s.io/pod.uid": "bench-1",
+    }
     one_attrs = {"objects": yaml.safe_dump([{"objectName": f"{prefix}/s0", "objectType": "secretsmanager"}])}
 
     bao = Bao(env["VAULT_ADDR"])
     signer = Signer()
-    bao.call("PUT", "sys/policies/acl/bench", {"policy": 'path "secret/data/bench/*" {capabilities=["read"]}'})
+    bao.call(
+        "PUT", "sys/policies/acl/bench", {"policy": 'path "secret/data/bench/*" {capabilities=["read"]}'}
+    )
     setup_jwt_auth(bao, signer, "jwt-bench", "bench", "bench")
     bao.call("POST", f"secret/data/bench/{prefix}", {"data": {"user": "u", "password": "p"}})
-    tokens = json.dumps({"vault": {"token": signer.token("bench", "vault", ttl=3600), "expirationTimestamp": ""}})
-    vault_attrs = {"vaultAddress": env["VAULT_ADDR"], "roleName": "bench", "vaultAuthMountPath": "jwt-bench",
-                   "csi.storage.k8s.io/serviceAccount.tokens": tokens,
-                   "objects": yaml.safe_dump([{"objectName": k, "secretPath": f"secret/data/bench/{prefix}",
-                                               "secretKey": k} for k in ("user", "password")])}
+    tokens = json.dumps(
+        {"vault": {"token": signer.token("bench", "vault", ttl=3600), "expirationTimestamp": ""}}
+    )
+    vault_attrs = {
+        "vaultAddress": env["VAULT_ADDR"],
+        "roleName": "bench",
+        "vaultAuthMountPath": "jwt-bench",
+        "csi.storage.k8s.io/serviceAccount.tokens": tokens,
+        "objects": yaml.safe_dump(
+            [
+                {"objectName": k, "secretPath": f"secret/data/bench/{prefix}", "secretKey": k}
+                for k in ("user", "password")
+            ]
+        ),
+    }
 
     with tempfile.TemporaryDirectory(prefix="ssc-bench-") as tmp:
         aws_env = {"AWS_ENDPOINT_URL": env["AWS_ENDPOINT_URL"], "AWS_REGION": "us-east-1"}
@@ -164,12 +216,14 @@ def main() -> int:
             print(f"  25 SSM parameters, unchanged remount {n_ssm_re}")
             print(f"  25 Secrets Manager secrets, first    {n_sm}   (goal 2)")
             print(f"  25 Secrets Manager secrets, remount  {n_sm_re}")
-            from concurrent.futures import ThreadPoolExecutor
-
             before = aws.calls()
             with ThreadPoolExecutor(max_workers=8) as pool:
-                list(pool.map(lambda n: aws.mount({**ssm_attrs, "csi.storage.k8s.io/pod.uid": f"pod-{n}"}, keys),
-                              range(8)))
+                list(
+                    pool.map(
+                        lambda n: aws.mount({**ssm_attrs, "csi.storage.k8s.io/pod.uid": f"pod-{n}"}, keys),
+                        range(8),
+                    )
+                )
             shared = int(sum(aws.calls().values()) - sum(before.values()))
             print(f"  8 pods mounting the 25 parameters at once {shared:3d}   (24 without sharing)")
             print("Mount latency (provider over gRPC, emulator round trips included)")

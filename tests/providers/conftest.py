@@ -1,46 +1,16 @@
-"""Cluster-tier fixtures for the providers: the local cluster's kubeconfig, a namespace of our own, and the
-emulators (started when missing)."""
+"""Cluster-tier fixtures for the providers: the local cluster's API server and CA, a namespace of our own.
+Helpers live in provider_cluster.py (a unique module name: conftest modules of other areas share the name)."""
 
 from __future__ import annotations
 
 import base64
-import os
-import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[2] / "plugin" / "tests" / "providers")
-)
-
-KUBECONFIG = os.environ.get(
-    "SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig"
-)
-CACHE = Path(os.environ.get("CACHE", Path.home() / ".cache" / "secrets-store-csi"))
-
-
-def kubectl(*args: str, stdin: str | None = None, timeout: float = 60) -> str:
-    binary = (
-        shutil.which("kubectl", path=f"{CACHE / 'bin'}:{os.environ.get('PATH', '')}")
-        or "kubectl"
-    )
-    out = subprocess.run(
-        [binary, "--kubeconfig", KUBECONFIG, *args],
-        input=stdin,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {out.stderr.strip()}")
-    return out.stdout
+from provider_cluster import KUBECONFIG, kubectl
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,9 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from conftest import CACHE, KUBECONFIG, kubectl
-from support import emulator_env
-from vaultsetup import Bao
+from provider_cluster import CACHE, KUBECONFIG, kubectl
+from provider_support import emulator_env
+from provider_vault import Bao
 
 pytestmark = [pytest.mark.cluster, pytest.mark.emulators]
 
@@ -35,9 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 DRIVER = "secrets-store.csi.k8s.io"
 REGISTRATION_DIR = Path("/var/lib/kubelet/plugins_registry")
 IMAGE = os.environ.get("SSC_TEST_IMAGE", "localhost/ssc-base:bookworm")
-CRD_DIR = Path(
-    os.environ.get("SSC_CRD_DIR", REPO / "charts" / "secrets-store-csi-driver" / "crds")
-)
+CRD_DIR = Path(os.environ.get("SSC_CRD_DIR", REPO / "charts" / "secrets-store-csi-driver" / "crds"))
 LOCK = "/tmp/ssc-cluster-driver.lock"
 
 
@@ -70,19 +68,13 @@ def upstream_driver(cluster: dict[str, str]) -> Iterator[Path]:
     binary = CACHE / "bin" / "secrets-store-csi-driver"
     for b in (binary, CACHE / "bin" / "csi-node-driver-registrar"):
         if not b.exists():
-            pytest.fail(
-                f"{b} missing: build the upstream driver and the registrar (make cluster-build)"
-            )
+            pytest.fail(f"{b} missing: build the upstream driver and the registrar (make cluster-build)")
     if not CRD_DIR.is_dir():
-        pytest.fail(
-            f"CRDs not found at {CRD_DIR} (the driver chart's crds/; SSC_CRD_DIR overrides)"
-        )
+        pytest.fail(f"CRDs not found at {CRD_DIR} (the driver chart's crds/; SSC_CRD_DIR overrides)")
     env = emulator_env()
     with cluster_lock():
         if kubectl("get", "csidriver", "-o", "name").strip():
-            pytest.fail(
-                "a CSIDriver is installed by someone else; it must be gone under the lock"
-            )
+            pytest.fail("a CSIDriver is installed by someone else; it must be gone under the lock")
         had_crds = "secretproviderclasses" in kubectl("get", "crd", "-o", "name")
         if not had_crds:
             kubectl("apply", "-f", str(CRD_DIR))
@@ -96,14 +88,10 @@ def upstream_driver(cluster: dict[str, str]) -> Iterator[Path]:
         socket = root / "csi.sock"
         procs: list[subprocess.Popen[bytes]] = []
 
-        def start(
-            args: list[str], log: str, extra_env: dict[str, str] | None = None
-        ) -> None:
+        def start(args: list[str], log: str, extra_env: dict[str, str] | None = None) -> None:
             fh = open(root / log, "ab")  # noqa: SIM115
             procs.append(
-                subprocess.Popen(
-                    args, stdout=fh, stderr=fh, env={**os.environ, **(extra_env or {})}
-                )
+                subprocess.Popen(args, stdout=fh, stderr=fh, env={**os.environ, **(extra_env or {})})
             )
 
         py = [
@@ -122,9 +110,7 @@ def upstream_driver(cluster: dict[str, str]) -> Iterator[Path]:
             "vault.log",
             {"VAULT_ADDR": env["VAULT_ADDR"]},
         )
-        node = kubectl(
-            "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"
-        ).strip()
+        node = kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").strip()
         start(
             [
                 str(binary),
@@ -140,9 +126,7 @@ def upstream_driver(cluster: dict[str, str]) -> Iterator[Path]:
         )
         wait(
             lambda: (
-                socket.exists()
-                and (providers / "aws.sock").exists()
-                and (providers / "vault.sock").exists()
+                socket.exists() and (providers / "aws.sock").exists() and (providers / "vault.sock").exists()
             ),
             "driver and provider sockets",
             60,
@@ -200,12 +184,8 @@ def test_upstream_driver_mounts_aws_and_vault_secrets_into_a_pod(
         "aws_access_key_id": "a",
         "aws_secret_access_key": "b",
     }
-    boto3.client("secretsmanager", **kw).create_secret(
-        Name=f"interop-{tag}", SecretString=f"sm-{tag}"
-    )
-    boto3.client("ssm", **kw).put_parameter(
-        Name=f"/interop/{tag}", Value=f"ssm-{tag}", Type="SecureString"
-    )
+    boto3.client("secretsmanager", **kw).create_secret(Name=f"interop-{tag}", SecretString=f"sm-{tag}")
+    boto3.client("ssm", **kw).put_parameter(Name=f"/interop/{tag}", Value=f"ssm-{tag}", Type="SecureString")
     kubectl(
         "create",
         "secret",
@@ -237,9 +217,7 @@ def test_upstream_driver_mounts_aws_and_vault_secrets_into_a_pod(
     bao = Bao(env["VAULT_ADDR"])
     mount = f"k8s-{namespace}"
     try:
-        reviewer = kubectl(
-            "create", "token", "reviewer", "-n", namespace, "--duration=1h"
-        ).strip()
+        reviewer = kubectl("create", "token", "reviewer", "-n", namespace, "--duration=1h").strip()
         bao.ensure_mount(mount, {"type": "kubernetes"}, kind="auth")
         bao.call(
             "POST",
@@ -254,9 +232,7 @@ def test_upstream_driver_mounts_aws_and_vault_secrets_into_a_pod(
         bao.call(
             "PUT",
             f"sys/policies/acl/{namespace}",
-            {
-                "policy": f'path "secret/data/{namespace}/*" {{ capabilities = ["read"] }}'
-            },
+            {"policy": f'path "secret/data/{namespace}/*" {{ capabilities = ["read"] }}'},
         )
         bao.call(
             "POST",
@@ -392,10 +368,7 @@ def test_upstream_driver_mounts_aws_and_vault_secrets_into_a_pod(
                 "-o",
                 "custom-columns=R:.reason,M:.message",
             )
-            logs = "\n".join(
-                f"--- {p.name}\n{p.read_text()[-2000:]}"
-                for p in upstream_driver.glob("*.log")
-            )
+            logs = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in upstream_driver.glob("*.log"))
             raise AssertionError(f"pod not ready\n{events}\n{logs}") from None
         logs = kubectl("logs", "-n", namespace, "reader")
         assert f"sm-{tag}" in logs
@@ -406,20 +379,12 @@ def test_upstream_driver_mounts_aws_and_vault_secrets_into_a_pod(
             SecretId=f"interop-{tag}", SecretString=f"sm2-{tag}"
         )
         wait(
-            lambda: (
-                kubectl("exec", "-n", namespace, "reader", "--", "cat", "/aws/sm")
-                == f"sm2-{tag}"
-            ),
+            lambda: kubectl("exec", "-n", namespace, "reader", "--", "cat", "/aws/sm") == f"sm2-{tag}",
             "rotated secret in the pod",
             90,
         )
-        assert (
-            kubectl("exec", "-n", namespace, "reader", "--", "cat", "/aws/ssm")
-            == f"ssm-{tag}"
-        )
-        kubectl(
-            "delete", "pod", "-n", namespace, "reader", "--wait=true", "--timeout=60s"
-        )
+        assert kubectl("exec", "-n", namespace, "reader", "--", "cat", "/aws/ssm") == f"ssm-{tag}"
+        kubectl("delete", "pod", "-n", namespace, "reader", "--wait=true", "--timeout=60s")
     finally:
         kubectl("delete", "clusterrolebinding", binding)
         bao.call("DELETE", f"sys/auth/{mount}")

@@ -1,10 +1,10 @@
-"""Fixtures for provider tests (helpers in support.py)."""
+"""Fixtures for provider tests (helpers in provider_support.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from .support import emulator_env
+from .provider_support import emulator_env
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,14 @@ import yaml
 
 from secrets_store_csi.proto.v1alpha1 import provider_pb2
 
-from .support import ProviderProcess, calls_delta, files_of, start_provider, stop_provider, versions_of
+from .provider_support import (
+    ProviderProcess,
+    calls_delta,
+    files_of,
+    start_provider,
+    stop_provider,
+    versions_of,
+)
 
 pytestmark = pytest.mark.emulators
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from secrets_store_csi.providers.azure_content import PEM_FILE, PKCS12, cert_pem, key_pem, secret_content
 from secrets_store_csi.providers.errors import ProviderError
 
-from .certs import make_chain
+from .provider_certs import make_chain
 
 
 def b64url(n: int) -> str:

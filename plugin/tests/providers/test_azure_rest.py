@@ -29,7 +29,7 @@ from secrets_store_csi.providers.azure import AzureProvider
 from secrets_store_csi.providers.errors import ErrorCode, ProviderError
 from secrets_store_csi.providers.mountspec import parse_mount_request
 
-from .certs import make_chain
+from .provider_certs import make_chain
 
 
 class LocalResolver(AbstractResolver):

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from secrets_store_csi.providers.errors import ErrorCode, ProviderError
 from secrets_store_csi.providers.k8s import KubeClient, in_cluster_config, load_kubeconfig
 
-from .certs import make_chain
+from .provider_certs import make_chain
 
 
 def write_kubeconfig(tmp: Path, user: dict[str, object]) -> Path:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .support import files_of, start_provider, stop_provider
-from .vaultsetup import Bao, Signer, setup_jwt_auth
+from .provider_support import files_of, start_provider, stop_provider
+from .provider_vault import Bao, Signer, setup_jwt_auth
 
 pytestmark = pytest.mark.emulators
 NOBODY = 65534

@@ -19,8 +19,15 @@ import yaml
 
 from secrets_store_csi.proto.v1alpha1 import provider_pb2
 
-from .support import ProviderProcess, calls_delta, files_of, start_provider, stop_provider, versions_of
-from .vaultsetup import Bao, Signer, setup_jwt_auth
+from .provider_support import (
+    ProviderProcess,
+    calls_delta,
+    files_of,
+    start_provider,
+    stop_provider,
+    versions_of,
+)
+from .provider_vault import Bao, Signer, setup_jwt_auth
 
 pytestmark = pytest.mark.emulators
 

@@ -19,8 +19,8 @@ import grpc
 import pytest
 import yaml
 
-from .support import ProviderProcess, files_of, free_port, start_provider, stop_provider
-from .vaultsetup import Bao, Signer, setup_jwt_auth
+from .provider_support import ProviderProcess, files_of, free_port, start_provider, stop_provider
+from .provider_vault import Bao, Signer, setup_jwt_auth
 
 pytestmark = pytest.mark.emulators
 
