@@ -150,6 +150,7 @@ def upstream_driver(cluster: dict[str, str]) -> Iterator[Path]:
                     "podInfoOnMount": True,
                     "volumeLifecycleModes": ["Ephemeral"],
                     "tokenRequests": [{"audience": "vault"}],
+                    "requiresRepublish": True,  # kubelet republishes: the driver rotates
                 },
             }
         )
