@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -169,6 +170,7 @@ def upstream_driver(cluster: dict[str, str]) -> Iterator[Path]:
                 except subprocess.TimeoutExpired:
                     p.kill()
             (REGISTRATION_DIR / f"{DRIVER}-reg.sock").unlink(missing_ok=True)
+            shutil.rmtree(root, ignore_errors=True)
             if not had_crds:
                 kubectl("delete", "-f", str(CRD_DIR), "--wait=true")
 

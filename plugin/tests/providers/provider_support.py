@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,12 +148,16 @@ def start_provider(
 
 
 def stop_provider(p: ProviderProcess) -> None:
+    """Stop the provider; a socket directory made for an unprivileged user is removed with it."""
     p.channel.close()
     p.proc.terminate()
     try:
         p.proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         p.proc.kill()
+    sock_dir = Path(p.socket).parent
+    if sock_dir.name.startswith("ssc-nonroot-"):
+        shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 def files_of(resp: provider_pb2.MountResponse) -> dict[str, bytes]:

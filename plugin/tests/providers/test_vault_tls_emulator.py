@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +61,7 @@ def tls_bao() -> Iterator[tuple[str, Path]]:
     yield addr, certs
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=10)
+    shutil.rmtree(certs, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,10 @@ def test_ca_directory_trusts_the_server(vault: ProviderProcess, tls_setup: tuple
     pem = (certs / "vault-ca.pem").read_bytes()
     (ca_dir / "ca.pem").write_bytes(pem)
     subprocess.run(["openssl", "rehash", str(ca_dir)], check=True)
-    assert files_of(vault.mount(attrs(addr, signer, vaultCADirectory=str(ca_dir)))) == {"k": b"over-tls"}
+    try:
+        assert files_of(vault.mount(attrs(addr, signer, vaultCADirectory=str(ca_dir)))) == {"k": b"over-tls"}
+    finally:
+        shutil.rmtree(ca_dir, ignore_errors=True)
 
 
 def test_unknown_ca_fails_as_unavailable(vault: ProviderProcess, tls_setup: tuple[str, Path, Signer]) -> None:
