@@ -35,7 +35,7 @@ lint: venv
 test-unit: venv
 	$(PYTEST) -m "not integration and not emulators and not cluster and not sanity" plugin/tests
 
-test: lint proto-check test-unit
+test: lint proto-check test-unit test-cluster
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.
