@@ -42,10 +42,19 @@ class Cluster:
         }
 
     def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            [
+                str(self.bin_dir / "kubectl"),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                *args,
+            ],
             input=input,
             capture_output=True,
             text=True,
@@ -56,12 +65,16 @@ class Cluster:
     def kubectl_json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
-    def apply(self, manifest: dict[str, Any] | list[dict[str, Any]], namespace: str) -> None:
+    def apply(
+        self, manifest: dict[str, Any] | list[dict[str, Any]], namespace: str
+    ) -> None:
         items = manifest if isinstance(manifest, list) else [manifest]
         doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
         self.kubectl("-n", namespace, "apply", "-f", "-", input=doc)
 
-    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def helm(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.bin_dir / "helm"), "--kubeconfig", str(self.kubeconfig), *args],
             capture_output=True,
@@ -80,22 +93,42 @@ class Cluster:
     def node_ready(self) -> bool:
         try:
             conditions = self.node()["status"]["conditions"]
-        except (subprocess.SubprocessError, AssertionError, KeyError, json.JSONDecodeError):
+        except (
+            subprocess.SubprocessError,
+            AssertionError,
+            KeyError,
+            json.JSONDecodeError,
+        ):
             return False
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-    def wait_pod_phase(self, namespace: str, name: str, phases: set[str], timeout: float = 120) -> str:
+    def wait_pod_phase(
+        self, namespace: str, name: str, phases: set[str], timeout: float = 120
+    ) -> str:
         """Waits until the pod reaches one of `phases`; returns the phase or fails with its state."""
         deadline = time.monotonic() + timeout
         phase = ""
         while time.monotonic() < deadline:
-            res = self.kubectl("-n", namespace, "get", "pod", name, "-o", "jsonpath={.status.phase}", check=False)
+            res = self.kubectl(
+                "-n",
+                namespace,
+                "get",
+                "pod",
+                name,
+                "-o",
+                "jsonpath={.status.phase}",
+                check=False,
+            )
             phase = res.stdout.strip()
             if phase in phases:
                 return phase
             time.sleep(1)
-        described = self.kubectl("-n", namespace, "describe", "pod", name, check=False).stdout
-        pytest.fail(f"pod {namespace}/{name} is {phase!r}, not one of {phases} after {timeout}s:\n{described}")
+        described = self.kubectl(
+            "-n", namespace, "describe", "pod", name, check=False
+        ).stdout
+        pytest.fail(
+            f"pod {namespace}/{name} is {phase!r}, not one of {phases} after {timeout}s:\n{described}"
+        )
 
 
 def wait_cluster_ready(cluster: Cluster, timeout: float) -> bool:

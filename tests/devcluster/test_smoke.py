@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.cluster
 BASE_IMAGE = "localhost/ssc-base:bookworm"
 K8S_VERSION = next(
     line.split("=", 1)[1].strip()
-    for line in (Path(__file__).resolve().parents[2] / "hack/devcluster/versions.env").read_text().splitlines()
+    for line in (Path(__file__).resolve().parents[2] / "hack/devcluster/versions.env")
+    .read_text()
+    .splitlines()
     if line.startswith("K8S_VERSION=")
 )
 
@@ -35,7 +38,12 @@ def python_pod(name: str, script: str, **spec: Any) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1, "containers": [container], **spec},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [container],
+            **spec,
+        },
     }
 
 
@@ -59,7 +67,13 @@ def test_pod_reaches_apiserver_through_kubernetes_service_with_projected_token(
     cluster: Cluster, namespace: str
 ) -> None:
     cluster_ip = cluster.kubectl(
-        "-n", "default", "get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"
+        "-n",
+        "default",
+        "get",
+        "service",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
     ).stdout
     script = r"""
 import base64, json, os, ssl, urllib.request
@@ -80,7 +94,9 @@ print(json.dumps({"host": host, "default_user": review(open(sa + "/token").read(
     pod = python_pod(
         "apiclient",
         script,
-        container={"volumeMounts": [{"name": "tokens", "mountPath": "/var/run/secrets/tokens"}]},
+        container={
+            "volumeMounts": [{"name": "tokens", "mountPath": "/var/run/secrets/tokens"}]
+        },
         volumes=[
             {
                 "name": "tokens",
@@ -98,14 +114,18 @@ print(json.dumps({"host": host, "default_user": review(open(sa + "/token").read(
             }
         ],
     )
-    out = json.loads(run_to_completion(cluster, namespace, pod).strip().splitlines()[-1])
+    out = json.loads(
+        run_to_completion(cluster, namespace, pod).strip().splitlines()[-1]
+    )
     assert out["host"] == cluster_ip
     assert out["default_user"] == f"system:serviceaccount:{namespace}:default"
     assert out["aud"] == ["ssc-devcluster-test"]
     assert out["exp_minus_iat"] == 3600
 
 
-def test_pod_reaches_another_pod_through_a_service(cluster: Cluster, namespace: str) -> None:
+def test_pod_reaches_another_pod_through_a_service(
+    cluster: Cluster, namespace: str
+) -> None:
     marker = uuid.uuid4().hex
     server = python_pod(
         "server",
@@ -122,11 +142,18 @@ def test_pod_reaches_another_pod_through_a_service(cluster: Cluster, namespace: 
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "server"},
-        "spec": {"selector": {"app": "server"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        "spec": {
+            "selector": {"app": "server"},
+            "ports": [{"port": 80, "targetPort": 8080}],
+        },
     }
     cluster.apply([server, service], namespace)
-    cluster.kubectl("-n", namespace, "wait", "--for=condition=Ready", "pod/server", "--timeout=120s")
-    service_ip = cluster.kubectl("-n", namespace, "get", "service", "server", "-o", "jsonpath={.spec.clusterIP}").stdout
+    cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Ready", "pod/server", "--timeout=120s"
+    )
+    service_ip = cluster.kubectl(
+        "-n", namespace, "get", "service", "server", "-o", "jsonpath={.spec.clusterIP}"
+    ).stdout
     client = python_pod(
         "client",
         "import os, urllib.request; host = os.environ['SERVER_SERVICE_HOST']; "
@@ -153,28 +180,55 @@ def test_privileged_pod_mount_propagates_to_the_host_through_bidirectional_hostp
         script,
         container={
             "securityContext": {"privileged": True},
-            "volumeMounts": [{"name": "host", "mountPath": "/mnt/host", "mountPropagation": "Bidirectional"}],
+            "volumeMounts": [
+                {
+                    "name": "host",
+                    "mountPath": "/mnt/host",
+                    "mountPropagation": "Bidirectional",
+                }
+            ],
         },
-        volumes=[{"name": "host", "hostPath": {"path": str(host_dir), "type": "DirectoryOrCreate"}}],
+        volumes=[
+            {
+                "name": "host",
+                "hostPath": {"path": str(host_dir), "type": "DirectoryOrCreate"},
+            }
+        ],
     )
     try:
         cluster.apply(pod, namespace)
         cluster.wait_pod_phase(namespace, "mounter", {"Running"})
-        deadline_logs = ""
+        logs = ""
         for _ in range(60):
-            deadline_logs = cluster.kubectl("-n", namespace, "logs", "mounter", check=False).stdout
-            if "mounted" in deadline_logs:
+            logs = cluster.kubectl(
+                "-n", namespace, "logs", "mounter", check=False
+            ).stdout
+            if "mounted" in logs:
                 break
-            subprocess.run(["sleep", "1"], check=True)
-        assert "mounted" in deadline_logs, deadline_logs
+            time.sleep(1)
+        assert "mounted" in logs, logs
         fstype = subprocess.run(
-            ["findmnt", "-n", "-o", "FSTYPE", str(host_dir / "sub")], capture_output=True, text=True
+            ["findmnt", "-n", "-o", "FSTYPE", str(host_dir / "sub")],
+            check=False,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         assert fstype == "tmpfs", "the pod's mount did not propagate to the host"
         assert (host_dir / "sub" / "marker").read_text() == marker
     finally:
-        cluster.kubectl("-n", namespace, "delete", "pod", "mounter", "--wait=true", "--timeout=60s", check=False)
-        subprocess.run(["umount", str(host_dir / "sub")], capture_output=True)
+        cluster.kubectl(
+            "-n",
+            namespace,
+            "delete",
+            "pod",
+            "mounter",
+            "--wait=true",
+            "--timeout=60s",
+            check=False,
+        )
+        subprocess.run(
+            ["umount", str(host_dir / "sub")], check=False, capture_output=True
+        )
         subprocess.run(["rm", "-rf", "--one-file-system", str(host_dir)], check=False)
 
 
@@ -182,7 +236,7 @@ def write_chart(root: Path, name: str, kube_version: str) -> Path:
     chart = root / name
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text(
-        f"apiVersion: v2\nname: {name}\nversion: 0.1.0\nkubeVersion: \"{kube_version}\"\n"
+        f'apiVersion: v2\nname: {name}\nversion: 0.1.0\nkubeVersion: "{kube_version}"\n'
     )
     (chart / "templates" / "configmap.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
@@ -196,7 +250,9 @@ def test_helm_installs_a_chart_whose_kube_version_constraint_matches(
 ) -> None:
     minor = K8S_VERSION.split(".")[1]
     chart = write_chart(tmp_path, "fits", f">=1.{minor}.0-0 <1.{int(minor) + 1}.0-0")
-    cluster.helm("install", "fits", str(chart), "-n", namespace, "--wait", "--timeout", "2m")
+    cluster.helm(
+        "install", "fits", str(chart), "-n", namespace, "--wait", "--timeout", "2m"
+    )
     data = cluster.kubectl_json("-n", namespace, "get", "configmap", "fits")["data"]
     assert data["kubeVersion"] == K8S_VERSION
     cluster.helm("uninstall", "fits", "-n", namespace)
@@ -208,4 +264,6 @@ def test_helm_refuses_a_chart_whose_kube_version_constraint_excludes_the_cluster
     chart = write_chart(tmp_path, "tooold", "<1.20.0-0")
     res = cluster.helm("install", "tooold", str(chart), "-n", namespace, check=False)
     assert res.returncode != 0
-    assert "kubeVersion" in res.stderr or "incompatible" in res.stderr.lower(), res.stderr
+    assert "kubeVersion" in res.stderr or "incompatible" in res.stderr.lower(), (
+        res.stderr
+    )

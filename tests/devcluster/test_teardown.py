@@ -19,7 +19,13 @@ KUBELET_ROOT = "/var/lib/kubelet"
 
 
 def cluster_sh(verb: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(CLUSTER_SH), verb], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", str(CLUSTER_SH), verb],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def alive(pid: int) -> bool:
@@ -32,7 +38,10 @@ def alive(pid: int) -> bool:
 
 
 def mounts_under(root: str) -> list[str]:
-    targets = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    targets = [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    ]
     return [t for t in targets if t == root or t.startswith(root + "/")]
 
 
@@ -54,7 +63,13 @@ def test_cluster_down_leaves_nothing_and_a_failing_step_names_itself_and_cluster
     cluster: Cluster,
 ) -> None:
     started = {p.stem: int(p.read_text()) for p in PIDS.glob("*.pid")}
-    assert {"containerd", "etcd", "kube-apiserver", "kubelet", "kube-proxy"} <= started.keys()
+    assert {
+        "containerd",
+        "etcd",
+        "kube-apiserver",
+        "kubelet",
+        "kube-proxy",
+    } <= started.keys()
     assert mounts_under(KUBELET_ROOT), "a running cluster has its kubelet root mounted"
     try:
         down = cluster_sh("down")
