@@ -21,9 +21,7 @@ def cluster() -> Cluster:
     """The running devcluster; fails (never skips) when `make cluster-up` has not brought it up."""
     c = Cluster(kubeconfig=KUBECONFIG, bin_dir=CACHE / "bin")
     if not KUBECONFIG.exists():
-        pytest.fail(
-            f"{KUBECONFIG} does not exist: run `make cluster-up` (the cluster tiers depend on it)"
-        )
+        pytest.fail(f"{KUBECONFIG} does not exist: run `make cluster-up` (the cluster tiers depend on it)")
     if not wait_cluster_ready(c, timeout=60):
         pytest.fail(
             "the devcluster node is not Ready: see `make cluster-status` and /var/log/ssc-devcluster/"
@@ -38,12 +36,7 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     cluster.kubectl("create", "namespace", name)
     # Pods need the namespace's default service account, which the controller-manager adds.
     deadline = time.monotonic() + 30
-    while (
-        cluster.kubectl(
-            "-n", name, "get", "serviceaccount", "default", check=False
-        ).returncode
-        != 0
-    ):
+    while cluster.kubectl("-n", name, "get", "serviceaccount", "default", check=False).returncode != 0:
         assert time.monotonic() < deadline, f"no default service account in {name}"
         time.sleep(0.5)
     yield name

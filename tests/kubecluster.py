@@ -65,16 +65,12 @@ class Cluster:
     def kubectl_json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
-    def apply(
-        self, manifest: dict[str, Any] | list[dict[str, Any]], namespace: str
-    ) -> None:
+    def apply(self, manifest: dict[str, Any] | list[dict[str, Any]], namespace: str) -> None:
         items = manifest if isinstance(manifest, list) else [manifest]
         doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
         self.kubectl("-n", namespace, "apply", "-f", "-", input=doc)
 
-    def helm(
-        self, *args: str, check: bool = True, timeout: float = 300
-    ) -> subprocess.CompletedProcess[str]:
+    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.bin_dir / "helm"), "--kubeconfig", str(self.kubeconfig), *args],
             capture_output=True,
@@ -102,9 +98,7 @@ class Cluster:
             return False
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-    def wait_pod_phase(
-        self, namespace: str, name: str, phases: set[str], timeout: float = 120
-    ) -> str:
+    def wait_pod_phase(self, namespace: str, name: str, phases: set[str], timeout: float = 120) -> str:
         """Waits until the pod reaches one of `phases`; returns the phase or fails with its state."""
         deadline = time.monotonic() + timeout
         phase = ""
@@ -123,9 +117,7 @@ class Cluster:
             if phase in phases:
                 return phase
             time.sleep(1)
-        described = self.kubectl(
-            "-n", namespace, "describe", "pod", name, check=False
-        ).stdout
+        described = self.kubectl("-n", namespace, "describe", "pod", name, check=False).stdout
         pytest.fail(
             f"pod {namespace}/{name} is {phase!r}, not one of {phases} after {timeout}s:\n{described}"
         )

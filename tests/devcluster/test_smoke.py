@@ -94,9 +94,7 @@ print(json.dumps({"host": host, "default_user": review(open(sa + "/token").read(
     pod = python_pod(
         "apiclient",
         script,
-        container={
-            "volumeMounts": [{"name": "tokens", "mountPath": "/var/run/secrets/tokens"}]
-        },
+        container={"volumeMounts": [{"name": "tokens", "mountPath": "/var/run/secrets/tokens"}]},
         volumes=[
             {
                 "name": "tokens",
@@ -114,18 +112,14 @@ print(json.dumps({"host": host, "default_user": review(open(sa + "/token").read(
             }
         ],
     )
-    out = json.loads(
-        run_to_completion(cluster, namespace, pod).strip().splitlines()[-1]
-    )
+    out = json.loads(run_to_completion(cluster, namespace, pod).strip().splitlines()[-1])
     assert out["host"] == cluster_ip
     assert out["default_user"] == f"system:serviceaccount:{namespace}:default"
     assert out["aud"] == ["ssc-devcluster-test"]
     assert out["exp_minus_iat"] == 3600
 
 
-def test_pod_reaches_another_pod_through_a_service(
-    cluster: Cluster, namespace: str
-) -> None:
+def test_pod_reaches_another_pod_through_a_service(cluster: Cluster, namespace: str) -> None:
     marker = uuid.uuid4().hex
     server = python_pod(
         "server",
@@ -148,9 +142,7 @@ def test_pod_reaches_another_pod_through_a_service(
         },
     }
     cluster.apply([server, service], namespace)
-    cluster.kubectl(
-        "-n", namespace, "wait", "--for=condition=Ready", "pod/server", "--timeout=120s"
-    )
+    cluster.kubectl("-n", namespace, "wait", "--for=condition=Ready", "pod/server", "--timeout=120s")
     service_ip = cluster.kubectl(
         "-n", namespace, "get", "service", "server", "-o", "jsonpath={.spec.clusterIP}"
     ).stdout
@@ -200,9 +192,7 @@ def test_privileged_pod_mount_propagates_to_the_host_through_bidirectional_hostp
         cluster.wait_pod_phase(namespace, "mounter", {"Running"})
         logs = ""
         for _ in range(60):
-            logs = cluster.kubectl(
-                "-n", namespace, "logs", "mounter", check=False
-            ).stdout
+            logs = cluster.kubectl("-n", namespace, "logs", "mounter", check=False).stdout
             if "mounted" in logs:
                 break
             time.sleep(1)
@@ -226,9 +216,7 @@ def test_privileged_pod_mount_propagates_to_the_host_through_bidirectional_hostp
             "--timeout=60s",
             check=False,
         )
-        subprocess.run(
-            ["umount", str(host_dir / "sub")], check=False, capture_output=True
-        )
+        subprocess.run(["umount", str(host_dir / "sub")], check=False, capture_output=True)
         subprocess.run(["rm", "-rf", "--one-file-system", str(host_dir)], check=False)
 
 
@@ -250,9 +238,7 @@ def test_helm_installs_a_chart_whose_kube_version_constraint_matches(
 ) -> None:
     minor = K8S_VERSION.split(".")[1]
     chart = write_chart(tmp_path, "fits", f">=1.{minor}.0-0 <1.{int(minor) + 1}.0-0")
-    cluster.helm(
-        "install", "fits", str(chart), "-n", namespace, "--wait", "--timeout", "2m"
-    )
+    cluster.helm("install", "fits", str(chart), "-n", namespace, "--wait", "--timeout", "2m")
     data = cluster.kubectl_json("-n", namespace, "get", "configmap", "fits")["data"]
     assert data["kubeVersion"] == K8S_VERSION
     cluster.helm("uninstall", "fits", "-n", namespace)
@@ -264,6 +250,4 @@ def test_helm_refuses_a_chart_whose_kube_version_constraint_excludes_the_cluster
     chart = write_chart(tmp_path, "tooold", "<1.20.0-0")
     res = cluster.helm("install", "tooold", str(chart), "-n", namespace, check=False)
     assert res.returncode != 0
-    assert "kubeVersion" in res.stderr or "incompatible" in res.stderr.lower(), (
-        res.stderr
-    )
+    assert "kubeVersion" in res.stderr or "incompatible" in res.stderr.lower(), res.stderr

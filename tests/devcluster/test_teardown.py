@@ -38,10 +38,7 @@ def alive(pid: int) -> bool:
 
 
 def mounts_under(root: str) -> list[str]:
-    targets = [
-        line.split()[4]
-        for line in Path("/proc/self/mountinfo").read_text().splitlines()
-    ]
+    targets = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     return [t for t in targets if t == root or t.startswith(root + "/")]
 
 
