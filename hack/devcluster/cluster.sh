@@ -336,13 +336,13 @@ start_containerd() {
 	start_process containerd containerd --config "$CONTAINERD_CONFIG"
 	wait_for containerd 30 ctr --address "$CONTAINERD_SOCK" version
 	# The CRI plugin must have loaded (it fails when, for example, its config is wrong).
-	ctr --address "$CONTAINERD_SOCK" plugins ls | grep -q 'io.containerd.grpc.v1 *cri *.* ok' ||
+	ctr --address "$CONTAINERD_SOCK" plugins ls | grep 'io.containerd.grpc.v1 *cri *.* ok' >/dev/null ||
 		fail containerd "the CRI plugin did not load"
 }
 
 ensure_pause_image() {
 	step "pause image"
-	if ! ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qx "$PAUSE_IMAGE"; then
+	if ! ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -x "$PAUSE_IMAGE" >/dev/null; then
 		"$HERE/images.sh" pause || fail images "could not build/import $PAUSE_IMAGE"
 	fi
 }

@@ -37,7 +37,7 @@ require_containerd() {
 		fail "containerd is not serving $CONTAINERD_SOCK: run 'make cluster-up' first (images are imported into it)"
 }
 
-in_containerd() { "${CTR[@]}" images ls -q 2>/dev/null | grep -qx "$1"; }
+in_containerd() { "${CTR[@]}" images ls -q 2>/dev/null | grep -x "$1" >/dev/null; }
 
 # up_to_date NAME IMAGE KEY: the image was built from these inputs and containerd holds it.
 up_to_date() { [[ "$(cat "$IMGCACHE/$1.key" 2>/dev/null)" == "$3" ]] && in_containerd "$2"; }
