@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds every binary the devcluster needs from pinned Go modules into $CACHE/bin.
 # Each output is named after its pinned version, so a warm run skips it and a version bump
-# rebuilds only that one. Usage: build.sh [all|kube|etcd|helm|csi-sanity|registrar|livenessprobe|pause]...
+# rebuilds only that one. Usage: build.sh [all|kube|etcd|helm|csi-sanity|coredns|registrar|livenessprobe|pause]...
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -93,6 +93,14 @@ build_csi_sanity() {
 	link csi-sanity "$out"
 }
 
+# CoreDNS runs on the host and serves the cluster's Service DNS (kube-dns Service -> node address).
+build_coredns() {
+	local out="$BIN/coredns-$COREDNS_VERSION"
+	run_step coredns "$out" go_install_to "$out" "github.com/coredns/coredns@$COREDNS_VERSION" \
+		"-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+	link coredns "$out"
+}
+
 # --- the devcluster's own small Go programs (sidecars, pause): keyed by the hash of their source
 src_key() { (cd "$HERE/gomod/$1" && cat go.mod go.sum ./*/*.go ./*.go 2>/dev/null | sha256sum | cut -c1-12); }
 
@@ -122,7 +130,7 @@ build_pause() {
 main() {
 	local targets=("$@")
 	[[ ${#targets[@]} -gt 0 ]] || targets=(all)
-	[[ "${targets[*]}" != all ]] || targets=(kube etcd helm csi-sanity registrar livenessprobe pause)
+	[[ "${targets[*]}" != all ]] || targets=(kube etcd helm csi-sanity coredns registrar livenessprobe pause)
 	local t
 	for t in "${targets[@]}"; do "build_${t//-/_}"; done
 }

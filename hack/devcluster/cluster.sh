@@ -27,10 +27,14 @@ CLUSTER_CIDR=10.244.0.0/16
 POD_CIDR=10.244.0.0/24
 SERVICE_CIDR=10.96.0.0/16
 KUBERNETES_SVC_IP=10.96.0.1
+DNS_SVC_IP=10.96.0.10
 PAUSE_IMAGE="localhost/pause:$PAUSE_VERSION"
 READY_TIMEOUT="${READY_TIMEOUT:-120}"
 # Components in start order; down stops them in reverse.
 COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+# CoreDNS (Service DNS) runs when its binary was built; the cluster works without it.
+if [[ -x "$BIN/coredns" ]]; then COMPONENTS+=(coredns); fi
+has_dns() { [[ " ${COMPONENTS[*]} " == *" coredns "* ]]; }
 
 STEP="(none)"
 log() { printf '[devcluster %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -231,7 +235,8 @@ generate_certificates() {
 	issue_cert kubelet "system:node:$NODE_NAME" system:nodes "" clientAuth
 	issue_cert kubelet-serving "$NODE_NAME" "" "DNS:$NODE_NAME,DNS:localhost,IP:127.0.0.1,IP:$NODE_IP" serverAuth
 	local c
-	for c in admin kube-controller-manager kube-scheduler kube-proxy kubelet; do
+	issue_cert coredns ssc:coredns "" "" clientAuth
+	for c in admin kube-controller-manager kube-scheduler kube-proxy kubelet coredns; do
 		write_kubeconfig "$STATE/$c.kubeconfig" "$c"
 	done
 	chmod 644 "$KUBECONFIG_ADMIN" # read by the other helpers' tests, which may drop privileges
@@ -307,6 +312,24 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 # Short status intervals make the node Ready sooner after a start.
 nodeStatusUpdateFrequency: 4s
 syncFrequency: 10s
+EOF
+	if has_dns; then
+		printf 'clusterDNS: [%s]\n' "$DNS_SVC_IP" >>"$STATE/kubelet.yaml"
+	fi
+	cat >"$STATE/Corefile" <<EOF
+.:53 {
+    bind $NODE_IP
+    errors
+    health 127.0.0.1:18181
+    ready 127.0.0.1:18182
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $STATE/coredns.kubeconfig ssc-devcluster
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    forward . /etc/resolv.conf
+    cache 30
+}
 EOF
 	cat >"$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -428,6 +451,60 @@ start_kube_proxy() {
 	wait_for kube-proxy 60 curl -sf http://127.0.0.1:10256/healthz
 }
 
+# CoreDNS runs on the host, bound to the node address; the kube-dns Service (no selector) points
+# at it through a hand-made EndpointSlice, so pods resolve Service names via $DNS_SVC_IP.
+start_coredns() {
+	has_dns || { log "coredns: not built, no Service DNS (pods use ClusterIPs / *_SERVICE_HOST)"; return 0; }
+	step "coredns"
+	kubectl_admin apply -f - >/dev/null <<EOF || fail coredns "could not apply the kube-dns Service and RBAC"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: ClusterRole
+  metadata: {name: "ssc:coredns"}
+  rules:
+  - apiGroups: [""]
+    resources: [endpoints, services, pods, namespaces]
+    verbs: [list, watch]
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [list, watch]
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: ClusterRoleBinding
+  metadata: {name: "ssc:coredns"}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "ssc:coredns"}
+  subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "ssc:coredns"}]
+- apiVersion: v1
+  kind: Service
+  metadata:
+    name: kube-dns
+    namespace: kube-system
+    labels: {k8s-app: kube-dns, kubernetes.io/name: CoreDNS}
+  spec:
+    clusterIP: $DNS_SVC_IP
+    ports:
+    - {name: dns, port: 53, protocol: UDP, targetPort: 53}
+    - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 53}
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata:
+    name: kube-dns-host
+    namespace: kube-system
+    labels: {kubernetes.io/service-name: kube-dns, endpointslice.kubernetes.io/managed-by: ssc-devcluster}
+  addressType: IPv4
+  endpoints:
+  - addresses: ["$NODE_IP"]
+    conditions: {ready: true}
+  ports:
+  - {name: dns, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, protocol: TCP}
+EOF
+	port_free 18181 coredns
+	start_process coredns "$BIN/coredns" -conf "$STATE/Corefile"
+	wait_for coredns 30 curl -sf http://127.0.0.1:18182/ready
+}
+
 wait_node_ready() {
 	step "node Ready"
 	local deadline=$((SECONDS + READY_TIMEOUT))
@@ -471,6 +548,7 @@ cmd_up() {
 	start_scheduler
 	start_kubelet
 	start_kube_proxy
+	start_coredns
 	wait_node_ready
 	log "cluster up in $((SECONDS - start))s: node $NODE_NAME Ready, $("$BIN/kubectl" version --kubeconfig "$KUBECONFIG_ADMIN" 2>/dev/null | grep -i server)"
 	log "export KUBECONFIG=$KUBECONFIG_ADMIN"
