@@ -277,6 +277,9 @@ state = "/run/containerd"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
+  # This machine drops CAP_SYS_RESOURCE even for root: lowering oom_score_adj (the sandbox's
+  # -998) fails in runc, so clamp container scores to containerd's own.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
