@@ -181,7 +181,7 @@ issue_cert() {
 # write_kubeconfig FILE CERTNAME: a kubeconfig using the client certificate CERTNAME.
 write_kubeconfig() {
 	local file="$1" cert="$2"
-	cat >"$file" <<EOF
+	write_if_changed "$file" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -242,10 +242,25 @@ generate_certificates() {
 	chmod 644 "$KUBECONFIG_ADMIN" # read by the other helpers' tests, which may drop privileges
 }
 
+# write_if_changed FILE: stdin into FILE, leaving FILE untouched when the content is the same
+# (kube-proxy exits when its configuration file changes under it).
+write_if_changed() {
+	local file="$1" tmp
+	tmp="$(mktemp "$file.XXXXXX")"
+	cat >"$tmp"
+	if cmp -s "$tmp" "$file"; then
+		rm -f "$tmp"
+	else
+		mv "$tmp" "$file"
+	fi
+}
+
 write_configs() {
 	step "component configuration"
+	local dns_line="# no clusterDNS: CoreDNS is not built"
+	if has_dns; then dns_line="clusterDNS: [$DNS_SVC_IP]"; fi
 	mkdir -p "$CNI_CONF_DIR"
-	cat >"$CNI_CONF_DIR/10-ssc-devcluster.conflist" <<EOF
+	write_if_changed "$CNI_CONF_DIR/10-ssc-devcluster.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "ssc-pods",
@@ -267,7 +282,7 @@ write_configs() {
   ]
 }
 EOF
-	cat >"$CONTAINERD_CONFIG" <<EOF
+	write_if_changed "$CONTAINERD_CONFIG" <<EOF
 version = 2
 root = "/var/lib/containerd"
 state = "/run/containerd"
@@ -291,7 +306,7 @@ state = "/run/containerd"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CNI_CONF_DIR"
 EOF
-	cat >"$STATE/kubelet.yaml" <<EOF
+	write_if_changed "$STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -302,6 +317,7 @@ authorization: {mode: Webhook}
 cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
 clusterDomain: cluster.local
+$dns_line
 tlsCertFile: $PKI/kubelet-serving.crt
 tlsPrivateKeyFile: $PKI/kubelet-serving.key
 failSwapOn: false
@@ -316,10 +332,7 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 nodeStatusUpdateFrequency: 4s
 syncFrequency: 10s
 EOF
-	if has_dns; then
-		printf 'clusterDNS: [%s]\n' "$DNS_SVC_IP" >>"$STATE/kubelet.yaml"
-	fi
-	cat >"$STATE/Corefile" <<EOF
+	write_if_changed "$STATE/Corefile" <<EOF
 .:53 {
     bind $NODE_IP
     errors
@@ -334,7 +347,7 @@ EOF
     cache 30
 }
 EOF
-	cat >"$STATE/kube-proxy.yaml" <<EOF
+	write_if_changed "$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $STATE/kube-proxy.kubeconfig}
@@ -346,7 +359,7 @@ healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
-	cat >"$STATE/kube-scheduler.yaml" <<EOF
+	write_if_changed "$STATE/kube-scheduler.yaml" <<EOF
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
 clientConnection: {kubeconfig: $STATE/kube-scheduler.kubeconfig}
