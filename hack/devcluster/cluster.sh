@@ -69,18 +69,38 @@ is_running() {
 	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
 }
 
+# config_key CMD...: hash of a command line and of the configuration files it names, so that a
+# running component whose flags or configuration changed gets restarted.
+config_key() {
+	local arg
+	{
+		printf '%s\n' "$@"
+		for arg in "$@"; do
+			if [[ "$arg" == "$STATE"/*.yaml || "$arg" == "$STATE"/*.toml || "$arg" == "$STATE/Corefile" ]]; then
+				cat "$arg"
+			fi
+		done
+	} | sha256sum | cut -c1-16
+}
+
 # start_process NAME CMD...: start CMD in the background with its output appended to NAME's log.
 start_process() {
-	local name="$1"
+	local name="$1" key
 	shift
+	key="$(config_key "$@")"
 	if is_running "$name"; then
-		log "$name: already running (pid $(pid_of "$name"))"
-		return 0
+		if [[ "$(cat "$PIDS/$name.key" 2>/dev/null)" == "$key" ]]; then
+			log "$name: already running (pid $(pid_of "$name"))"
+			return 0
+		fi
+		log "$name: command line or configuration changed: restarting"
+		stop_process "$name"
 	fi
 	mkdir -p "$PIDS" "$LOGS"
 	echo "===== $(date -u +%FT%TZ) starting $name: $*" >>"$LOGS/$name.log"
 	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
 	echo $! >"$PIDS/$name.pid"
+	echo "$key" >"$PIDS/$name.key"
 	log "$name: started (pid $!, log $LOGS/$name.log)"
 }
 
@@ -111,7 +131,7 @@ stop_process() {
 		fi
 		log "$name: stopped"
 	fi
-	rm -f "$PIDS/$name.pid"
+	rm -f "$PIDS/$name.pid" "$PIDS/$name.key"
 }
 
 # port_free PORT COMPONENT: fail early, naming the holder, when another process holds PORT.
