@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import wrappers_pb2 as google_dot_protobuf_dot_wrappers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(secrets_store_csi/proto/csi/v1/csi.proto\x12\x06\x63si.v1\x1a\x1egoogle/protobuf/wrappers.proto\"\x16\n\x14GetPluginInfoRequest\"\xad\x01\n\x15GetPluginInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0evendor_version\x18\x02 \x01(\t\x12=\n\x08manifest\x18\x03 \x03(\x0b\x32+.csi.v1.GetPluginInfoResponse.ManifestEntry\x1a/\n\rManifestEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1e\n\x1cGetPluginCapabilitiesRequest\"O\n\x1dGetPluginCapabilitiesResponse\x12.\n\x0c\x63\x61pabilities\x18\x01 \x03(\x0b\x32\x18.csi.v1.PluginCapability\"\xc5\x03\n\x10PluginCapability\x12\x33\n\x07service\x18\x01 \x01(\x0b\x32 .csi.v1.PluginCapability.ServiceH\x00\x12\x44\n\x10volume_expansion\x18\x02 \x01(\x0b\x32(.csi.v1.PluginCapability.VolumeExpansionH\x00\x1a\xaf\x01\n\x07Service\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32%.csi.v1.PluginCapability.Service.Type\"o\n\x04Type\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x16\n\x12\x43ONTROLLER_SERVICE\x10\x01\x12$\n VOLUME_ACCESSIBILITY_CONSTRAINTS\x10\x02\x12\x1c\n\x18GROUP_CONTROLLER_SERVICE\x10\x03\x1a|\n\x0fVolumeExpansion\x12;\n\x04type\x18\x01 \x01(\x0e\x32-.csi.v1.PluginCapability.VolumeExpansion.Type\",\n\x04Type\x12\x0b\n\x07UNKNOWN\x10\x00\x12\n\n\x06ONLINE\x10\x01\x12\x0b\n\x07OFFLINE\x10\x02\x42\x06\n\x04type\"\x0e\n\x0cProbeRequest\":\n\rProbeResponse\x12)\n\x05ready\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\"\xcf\x04\n\x10VolumeCapability\x12\x35\n\x05\x62lock\x18\x01 \x01(\x0b\x32$.csi.v1.VolumeCapability.BlockVolumeH\x00\x12\x35\n\x05mount\x18\x02 \x01(\x0b\x32$.csi.v1.VolumeCapability.MountVolumeH\x00\x12\x38\n\x0b\x61\x63\x63\x65ss_mode\x18\x03 \x01(\x0b\x32#.csi.v1.VolumeCapability.AccessMode\x1a\r\n\x0b\x42lockVolume\x1aO\n\x0bMountVolume\x12\x0f\n\x07\x66s_type\x18\x01 \x01(\t\x12\x13\n\x0bmount_flags\x18\x02 \x03(\t\x12\x1a\n\x12volume_mount_group\x18\x03 \x01(\t\x1a\xa3\x02\n\nAccessMode\x12\x36\n\x04mode\x18\x01 \x01(\x0e\x32(.csi.v1.VolumeCapability.AccessMode.Mode\"\xdc\x01\n\x04Mode\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x16\n\x12SINGLE_NODE_WRITER\x10\x01\x12\x1b\n\x17SINGLE_NODE_READER_ONLY\x10\x02\x12\x1a\n\x16MULTI_NODE_READER_ONLY\x10\x03\x12\x1c\n\x18MULTI_NODE_SINGLE_WRITER\x10\x04\x12\x1b\n\x17MULTI_NODE_MULTI_WRITER\x10\x05\x12\x1d\n\x19SINGLE_NODE_SINGLE_WRITER\x10\x06\x12\x1c\n\x18SINGLE_NODE_MULTI_WRITER\x10\x07\x42\r\n\x0b\x61\x63\x63\x65ss_type\"\x9f\x04\n\x18NodePublishVolumeRequest\x12\x11\n\tvolume_id\x18\x01 \x01(\t\x12M\n\x0fpublish_context\x18\x02 \x03(\x0b\x32\x34.csi.v1.NodePublishVolumeRequest.PublishContextEntry\x12\x1b\n\x13staging_target_path\x18\x03 \x01(\t\x12\x13\n\x0btarget_path\x18\x04 \x01(\t\x12\x33\n\x11volume_capability\x18\x05 \x01(\x0b\x32\x18.csi.v1.VolumeCapability\x12\x10\n\x08readonly\x18\x06 \x01(\x08\x12>\n\x07secrets\x18\x07 \x03(\x0b\x32-.csi.v1.NodePublishVolumeRequest.SecretsEntry\x12K\n\x0evolume_context\x18\x08 \x03(\x0b\x32\x33.csi.v1.NodePublishVolumeRequest.VolumeContextEntry\x1a\x35\n\x13PublishContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12VolumeContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1b\n\x19NodePublishVolumeResponse\"D\n\x1aNodeUnpublishVolumeRequest\x12\x11\n\tvolume_id\x18\x01 \x01(\t\x12\x13\n\x0btarget_path\x18\x02 \x01(\t\"\x1d\n\x1bNodeUnpublishVolumeResponse\"\x1c\n\x1aNodeGetCapabilitiesRequest\"R\n\x1bNodeGetCapabilitiesResponse\x12\x33\n\x0c\x63\x61pabilities\x18\x01 \x03(\x0b\x32\x1d.csi.v1.NodeServiceCapability\"\xb4\x02\n\x15NodeServiceCapability\x12\x30\n\x03rpc\x18\x01 \x01(\x0b\x32!.csi.v1.NodeServiceCapability.RPCH\x00\x1a\xe0\x01\n\x03RPC\x12\x34\n\x04type\x18\x01 \x01(\x0e\x32&.csi.v1.NodeServiceCapability.RPC.Type\"\xa2\x01\n\x04Type\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x18\n\x14STAGE_UNSTAGE_VOLUME\x10\x01\x12\x14\n\x10GET_VOLUME_STATS\x10\x02\x12\x11\n\rEXPAND_VOLUME\x10\x03\x12\x14\n\x10VOLUME_CONDITION\x10\x04\x12\x1c\n\x18SINGLE_NODE_MULTI_WRITER\x10\x05\x12\x16\n\x12VOLUME_MOUNT_GROUP\x10\x06\x42\x06\n\x04type\"\x14\n\x12NodeGetInfoRequest\"s\n\x13NodeGetInfoResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x1c\n\x14max_volumes_per_node\x18\x02 \x01(\x03\x12-\n\x13\x61\x63\x63\x65ssible_topology\x18\x03 \x01(\x0b\x32\x10.csi.v1.Topology\"m\n\x08Topology\x12\x30\n\x08segments\x18\x01 \x03(\x0b\x32\x1e.csi.v1.Topology.SegmentsEntry\x1a/\n\rSegmentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xfa\x01\n\x08Identity\x12N\n\rGetPluginInfo\x12\x1c.csi.v1.GetPluginInfoRequest\x1a\x1d.csi.v1.GetPluginInfoResponse\"\x00\x12\x66\n\x15GetPluginCapabilities\x12$.csi.v1.GetPluginCapabilitiesRequest\x1a%.csi.v1.GetPluginCapabilitiesResponse\"\x00\x12\x36\n\x05Probe\x12\x14.csi.v1.ProbeRequest\x1a\x15.csi.v1.ProbeResponse\"\x00\x32\xf0\x02\n\x04Node\x12Z\n\x11NodePublishVolume\x12 .csi.v1.NodePublishVolumeRequest\x1a!.csi.v1.NodePublishVolumeResponse\"\x00\x12`\n\x13NodeUnpublishVolume\x12\".csi.v1.NodeUnpublishVolumeRequest\x1a#.csi.v1.NodeUnpublishVolumeResponse\"\x00\x12`\n\x13NodeGetCapabilities\x12\".csi.v1.NodeGetCapabilitiesRequest\x1a#.csi.v1.NodeGetCapabilitiesResponse\"\x00\x12H\n\x0bNodeGetInfo\x12\x1a.csi.v1.NodeGetInfoRequest\x1a\x1b.csi.v1.NodeGetInfoResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(secrets_store_csi/proto/csi/v1/csi.proto\x12\x06\x63si.v1\x1a\x1egoogle/protobuf/wrappers.proto\"\x16\n\x14GetPluginInfoRequest\"\xad\x01\n\x15GetPluginInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0evendor_version\x18\x02 \x01(\t\x12=\n\x08manifest\x18\x03 \x03(\x0b\x32+.csi.v1.GetPluginInfoResponse.ManifestEntry\x1a/\n\rManifestEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1e\n\x1cGetPluginCapabilitiesRequest\"O\n\x1dGetPluginCapabilitiesResponse\x12.\n\x0c\x63\x61pabilities\x18\x01 \x03(\x0b\x32\x18.csi.v1.PluginCapability\"\xc5\x03\n\x10PluginCapability\x12\x33\n\x07service\x18\x01 \x01(\x0b\x32 .csi.v1.PluginCapability.ServiceH\x00\x12\x44\n\x10volume_expansion\x18\x02 \x01(\x0b\x32(.csi.v1.PluginCapability.VolumeExpansionH\x00\x1a\xaf\x01\n\x07Service\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32%.csi.v1.PluginCapability.Service.Type\"o\n\x04Type\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x16\n\x12\x43ONTROLLER_SERVICE\x10\x01\x12$\n VOLUME_ACCESSIBILITY_CONSTRAINTS\x10\x02\x12\x1c\n\x18GROUP_CONTROLLER_SERVICE\x10\x03\x1a|\n\x0fVolumeExpansion\x12;\n\x04type\x18\x01 \x01(\x0e\x32-.csi.v1.PluginCapability.VolumeExpansion.Type\",\n\x04Type\x12\x0b\n\x07UNKNOWN\x10\x00\x12\n\n\x06ONLINE\x10\x01\x12\x0b\n\x07OFFLINE\x10\x02\x42\x06\n\x04type\"\x0e\n\x0cProbeRequest\":\n\rProbeResponse\x12)\n\x05ready\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.BoolValue\"\xcf\x04\n\x10VolumeCapability\x12\x35\n\x05\x62lock\x18\x01 \x01(\x0b\x32$.csi.v1.VolumeCapability.BlockVolumeH\x00\x12\x35\n\x05mount\x18\x02 \x01(\x0b\x32$.csi.v1.VolumeCapability.MountVolumeH\x00\x12\x38\n\x0b\x61\x63\x63\x65ss_mode\x18\x03 \x01(\x0b\x32#.csi.v1.VolumeCapability.AccessMode\x1a\r\n\x0b\x42lockVolume\x1aO\n\x0bMountVolume\x12\x0f\n\x07\x66s_type\x18\x01 \x01(\t\x12\x13\n\x0bmount_flags\x18\x02 \x03(\t\x12\x1a\n\x12volume_mount_group\x18\x03 \x01(\t\x1a\xa3\x02\n\nAccessMode\x12\x36\n\x04mode\x18\x01 \x01(\x0e\x32(.csi.v1.VolumeCapability.AccessMode.Mode\"\xdc\x01\n\x04Mode\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x16\n\x12SINGLE_NODE_WRITER\x10\x01\x12\x1b\n\x17SINGLE_NODE_READER_ONLY\x10\x02\x12\x1a\n\x16MULTI_NODE_READER_ONLY\x10\x03\x12\x1c\n\x18MULTI_NODE_SINGLE_WRITER\x10\x04\x12\x1b\n\x17MULTI_NODE_MULTI_WRITER\x10\x05\x12\x1d\n\x19SINGLE_NODE_SINGLE_WRITER\x10\x06\x12\x1c\n\x18SINGLE_NODE_MULTI_WRITER\x10\x07\x42\r\n\x0b\x61\x63\x63\x65ss_type\"\"\n ControllerGetCapabilitiesRequest\"^\n!ControllerGetCapabilitiesResponse\x12\x39\n\x0c\x63\x61pabilities\x18\x01 \x03(\x0b\x32#.csi.v1.ControllerServiceCapability\"\xf7\x03\n\x1b\x43ontrollerServiceCapability\x12\x36\n\x03rpc\x18\x01 \x01(\x0b\x32\'.csi.v1.ControllerServiceCapability.RPCH\x00\x1a\x97\x03\n\x03RPC\x12:\n\x04type\x18\x01 \x01(\x0e\x32,.csi.v1.ControllerServiceCapability.RPC.Type\"\xd3\x02\n\x04Type\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x18\n\x14\x43REATE_DELETE_VOLUME\x10\x01\x12\x1c\n\x18PUBLISH_UNPUBLISH_VOLUME\x10\x02\x12\x10\n\x0cLIST_VOLUMES\x10\x03\x12\x10\n\x0cGET_CAPACITY\x10\x04\x12\x1a\n\x16\x43REATE_DELETE_SNAPSHOT\x10\x05\x12\x12\n\x0eLIST_SNAPSHOTS\x10\x06\x12\x10\n\x0c\x43LONE_VOLUME\x10\x07\x12\x14\n\x10PUBLISH_READONLY\x10\x08\x12\x11\n\rEXPAND_VOLUME\x10\t\x12 \n\x1cLIST_VOLUMES_PUBLISHED_NODES\x10\n\x12\x14\n\x10VOLUME_CONDITION\x10\x0b\x12\x0e\n\nGET_VOLUME\x10\x0c\x12\x1c\n\x18SINGLE_NODE_MULTI_WRITER\x10\r\x12\x11\n\rMODIFY_VOLUME\x10\x0e\x42\x06\n\x04type\"\x9f\x04\n\x18NodePublishVolumeRequest\x12\x11\n\tvolume_id\x18\x01 \x01(\t\x12M\n\x0fpublish_context\x18\x02 \x03(\x0b\x32\x34.csi.v1.NodePublishVolumeRequest.PublishContextEntry\x12\x1b\n\x13staging_target_path\x18\x03 \x01(\t\x12\x13\n\x0btarget_path\x18\x04 \x01(\t\x12\x33\n\x11volume_capability\x18\x05 \x01(\x0b\x32\x18.csi.v1.VolumeCapability\x12\x10\n\x08readonly\x18\x06 \x01(\x08\x12>\n\x07secrets\x18\x07 \x03(\x0b\x32-.csi.v1.NodePublishVolumeRequest.SecretsEntry\x12K\n\x0evolume_context\x18\x08 \x03(\x0b\x32\x33.csi.v1.NodePublishVolumeRequest.VolumeContextEntry\x1a\x35\n\x13PublishContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12VolumeContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1b\n\x19NodePublishVolumeResponse\"D\n\x1aNodeUnpublishVolumeRequest\x12\x11\n\tvolume_id\x18\x01 \x01(\t\x12\x13\n\x0btarget_path\x18\x02 \x01(\t\"\x1d\n\x1bNodeUnpublishVolumeResponse\"\x1c\n\x1aNodeGetCapabilitiesRequest\"R\n\x1bNodeGetCapabilitiesResponse\x12\x33\n\x0c\x63\x61pabilities\x18\x01 \x03(\x0b\x32\x1d.csi.v1.NodeServiceCapability\"\xb4\x02\n\x15NodeServiceCapability\x12\x30\n\x03rpc\x18\x01 \x01(\x0b\x32!.csi.v1.NodeServiceCapability.RPCH\x00\x1a\xe0\x01\n\x03RPC\x12\x34\n\x04type\x18\x01 \x01(\x0e\x32&.csi.v1.NodeServiceCapability.RPC.Type\"\xa2\x01\n\x04Type\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x18\n\x14STAGE_UNSTAGE_VOLUME\x10\x01\x12\x14\n\x10GET_VOLUME_STATS\x10\x02\x12\x11\n\rEXPAND_VOLUME\x10\x03\x12\x14\n\x10VOLUME_CONDITION\x10\x04\x12\x1c\n\x18SINGLE_NODE_MULTI_WRITER\x10\x05\x12\x16\n\x12VOLUME_MOUNT_GROUP\x10\x06\x42\x06\n\x04type\"\x14\n\x12NodeGetInfoRequest\"s\n\x13NodeGetInfoResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x1c\n\x14max_volumes_per_node\x18\x02 \x01(\x03\x12-\n\x13\x61\x63\x63\x65ssible_topology\x18\x03 \x01(\x0b\x32\x10.csi.v1.Topology\"m\n\x08Topology\x12\x30\n\x08segments\x18\x01 \x03(\x0b\x32\x1e.csi.v1.Topology.SegmentsEntry\x1a/\n\rSegmentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xfa\x01\n\x08Identity\x12N\n\rGetPluginInfo\x12\x1c.csi.v1.GetPluginInfoRequest\x1a\x1d.csi.v1.GetPluginInfoResponse\"\x00\x12\x66\n\x15GetPluginCapabilities\x12$.csi.v1.GetPluginCapabilitiesRequest\x1a%.csi.v1.GetPluginCapabilitiesResponse\"\x00\x12\x36\n\x05Probe\x12\x14.csi.v1.ProbeRequest\x1a\x15.csi.v1.ProbeResponse\"\x00\x32\x80\x01\n\nController\x12r\n\x19\x43ontrollerGetCapabilities\x12(.csi.v1.ControllerGetCapabilitiesRequest\x1a).csi.v1.ControllerGetCapabilitiesResponse\"\x00\x32\xf0\x02\n\x04Node\x12Z\n\x11NodePublishVolume\x12 .csi.v1.NodePublishVolumeRequest\x1a!.csi.v1.NodePublishVolumeResponse\"\x00\x12`\n\x13NodeUnpublishVolume\x12\".csi.v1.NodeUnpublishVolumeRequest\x1a#.csi.v1.NodeUnpublishVolumeResponse\"\x00\x12`\n\x13NodeGetCapabilities\x12\".csi.v1.NodeGetCapabilitiesRequest\x1a#.csi.v1.NodeGetCapabilitiesResponse\"\x00\x12H\n\x0bNodeGetInfo\x12\x1a.csi.v1.NodeGetInfoRequest\x1a\x1b.csi.v1.NodeGetInfoResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -76,40 +76,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VOLUMECAPABILITY_ACCESSMODE']._serialized_end=1506
   _globals['_VOLUMECAPABILITY_ACCESSMODE_MODE']._serialized_start=1286
   _globals['_VOLUMECAPABILITY_ACCESSMODE_MODE']._serialized_end=1506
-  _globals['_NODEPUBLISHVOLUMEREQUEST']._serialized_start=1524
-  _globals['_NODEPUBLISHVOLUMEREQUEST']._serialized_end=2067
-  _globals['_NODEPUBLISHVOLUMEREQUEST_PUBLISHCONTEXTENTRY']._serialized_start=1912
-  _globals['_NODEPUBLISHVOLUMEREQUEST_PUBLISHCONTEXTENTRY']._serialized_end=1965
-  _globals['_NODEPUBLISHVOLUMEREQUEST_SECRETSENTRY']._serialized_start=1967
-  _globals['_NODEPUBLISHVOLUMEREQUEST_SECRETSENTRY']._serialized_end=2013
-  _globals['_NODEPUBLISHVOLUMEREQUEST_VOLUMECONTEXTENTRY']._serialized_start=2015
-  _globals['_NODEPUBLISHVOLUMEREQUEST_VOLUMECONTEXTENTRY']._serialized_end=2067
-  _globals['_NODEPUBLISHVOLUMERESPONSE']._serialized_start=2069
-  _globals['_NODEPUBLISHVOLUMERESPONSE']._serialized_end=2096
-  _globals['_NODEUNPUBLISHVOLUMEREQUEST']._serialized_start=2098
-  _globals['_NODEUNPUBLISHVOLUMEREQUEST']._serialized_end=2166
-  _globals['_NODEUNPUBLISHVOLUMERESPONSE']._serialized_start=2168
-  _globals['_NODEUNPUBLISHVOLUMERESPONSE']._serialized_end=2197
-  _globals['_NODEGETCAPABILITIESREQUEST']._serialized_start=2199
-  _globals['_NODEGETCAPABILITIESREQUEST']._serialized_end=2227
-  _globals['_NODEGETCAPABILITIESRESPONSE']._serialized_start=2229
-  _globals['_NODEGETCAPABILITIESRESPONSE']._serialized_end=2311
-  _globals['_NODESERVICECAPABILITY']._serialized_start=2314
-  _globals['_NODESERVICECAPABILITY']._serialized_end=2622
-  _globals['_NODESERVICECAPABILITY_RPC']._serialized_start=2390
-  _globals['_NODESERVICECAPABILITY_RPC']._serialized_end=2614
-  _globals['_NODESERVICECAPABILITY_RPC_TYPE']._serialized_start=2452
-  _globals['_NODESERVICECAPABILITY_RPC_TYPE']._serialized_end=2614
-  _globals['_NODEGETINFOREQUEST']._serialized_start=2624
-  _globals['_NODEGETINFOREQUEST']._serialized_end=2644
-  _globals['_NODEGETINFORESPONSE']._serialized_start=2646
-  _globals['_NODEGETINFORESPONSE']._serialized_end=2761
-  _globals['_TOPOLOGY']._serialized_start=2763
-  _globals['_TOPOLOGY']._serialized_end=2872
-  _globals['_TOPOLOGY_SEGMENTSENTRY']._serialized_start=2825
-  _globals['_TOPOLOGY_SEGMENTSENTRY']._serialized_end=2872
-  _globals['_IDENTITY']._serialized_start=2875
-  _globals['_IDENTITY']._serialized_end=3125
-  _globals['_NODE']._serialized_start=3128
-  _globals['_NODE']._serialized_end=3496
+  _globals['_CONTROLLERGETCAPABILITIESREQUEST']._serialized_start=1523
+  _globals['_CONTROLLERGETCAPABILITIESREQUEST']._serialized_end=1557
+  _globals['_CONTROLLERGETCAPABILITIESRESPONSE']._serialized_start=1559
+  _globals['_CONTROLLERGETCAPABILITIESRESPONSE']._serialized_end=1653
+  _globals['_CONTROLLERSERVICECAPABILITY']._serialized_start=1656
+  _globals['_CONTROLLERSERVICECAPABILITY']._serialized_end=2159
+  _globals['_CONTROLLERSERVICECAPABILITY_RPC']._serialized_start=1744
+  _globals['_CONTROLLERSERVICECAPABILITY_RPC']._serialized_end=2151
+  _globals['_CONTROLLERSERVICECAPABILITY_RPC_TYPE']._serialized_start=1812
+  _globals['_CONTROLLERSERVICECAPABILITY_RPC_TYPE']._serialized_end=2151
+  _globals['_NODEPUBLISHVOLUMEREQUEST']._serialized_start=2162
+  _globals['_NODEPUBLISHVOLUMEREQUEST']._serialized_end=2705
+  _globals['_NODEPUBLISHVOLUMEREQUEST_PUBLISHCONTEXTENTRY']._serialized_start=2550
+  _globals['_NODEPUBLISHVOLUMEREQUEST_PUBLISHCONTEXTENTRY']._serialized_end=2603
+  _globals['_NODEPUBLISHVOLUMEREQUEST_SECRETSENTRY']._serialized_start=2605
+  _globals['_NODEPUBLISHVOLUMEREQUEST_SECRETSENTRY']._serialized_end=2651
+  _globals['_NODEPUBLISHVOLUMEREQUEST_VOLUMECONTEXTENTRY']._serialized_start=2653
+  _globals['_NODEPUBLISHVOLUMEREQUEST_VOLUMECONTEXTENTRY']._serialized_end=2705
+  _globals['_NODEPUBLISHVOLUMERESPONSE']._serialized_start=2707
+  _globals['_NODEPUBLISHVOLUMERESPONSE']._serialized_end=2734
+  _globals['_NODEUNPUBLISHVOLUMEREQUEST']._serialized_start=2736
+  _globals['_NODEUNPUBLISHVOLUMEREQUEST']._serialized_end=2804
+  _globals['_NODEUNPUBLISHVOLUMERESPONSE']._serialized_start=2806
+  _globals['_NODEUNPUBLISHVOLUMERESPONSE']._serialized_end=2835
+  _globals['_NODEGETCAPABILITIESREQUEST']._serialized_start=2837
+  _globals['_NODEGETCAPABILITIESREQUEST']._serialized_end=2865
+  _globals['_NODEGETCAPABILITIESRESPONSE']._serialized_start=2867
+  _globals['_NODEGETCAPABILITIESRESPONSE']._serialized_end=2949
+  _globals['_NODESERVICECAPABILITY']._serialized_start=2952
+  _globals['_NODESERVICECAPABILITY']._serialized_end=3260
+  _globals['_NODESERVICECAPABILITY_RPC']._serialized_start=3028
+  _globals['_NODESERVICECAPABILITY_RPC']._serialized_end=3252
+  _globals['_NODESERVICECAPABILITY_RPC_TYPE']._serialized_start=3090
+  _globals['_NODESERVICECAPABILITY_RPC_TYPE']._serialized_end=3252
+  _globals['_NODEGETINFOREQUEST']._serialized_start=3262
+  _globals['_NODEGETINFOREQUEST']._serialized_end=3282
+  _globals['_NODEGETINFORESPONSE']._serialized_start=3284
+  _globals['_NODEGETINFORESPONSE']._serialized_end=3399
+  _globals['_TOPOLOGY']._serialized_start=3401
+  _globals['_TOPOLOGY']._serialized_end=3510
+  _globals['_TOPOLOGY_SEGMENTSENTRY']._serialized_start=3463
+  _globals['_TOPOLOGY_SEGMENTSENTRY']._serialized_end=3510
+  _globals['_IDENTITY']._serialized_start=3513
+  _globals['_IDENTITY']._serialized_end=3763
+  _globals['_CONTROLLER']._serialized_start=3766
+  _globals['_CONTROLLER']._serialized_end=3894
+  _globals['_NODE']._serialized_start=3897
+  _globals['_NODE']._serialized_end=4265
 # @@protoc_insertion_point(module_scope)

@@ -183,6 +183,81 @@ class Identity:
             _registered_method=True)
 
 
+class ControllerStub:
+    """Only ControllerGetCapabilities (an empty list): COs and csi-sanity ask it even of node-only plugins.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ControllerGetCapabilities = channel.unary_unary(
+                '/csi.v1.Controller/ControllerGetCapabilities',
+                request_serializer=secrets__store__csi_dot_proto_dot_csi_dot_v1_dot_csi__pb2.ControllerGetCapabilitiesRequest.SerializeToString,
+                response_deserializer=secrets__store__csi_dot_proto_dot_csi_dot_v1_dot_csi__pb2.ControllerGetCapabilitiesResponse.FromString,
+                _registered_method=True)
+
+
+class ControllerServicer:
+    """Only ControllerGetCapabilities (an empty list): COs and csi-sanity ask it even of node-only plugins.
+    """
+
+    def ControllerGetCapabilities(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ControllerServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ControllerGetCapabilities': grpc.unary_unary_rpc_method_handler(
+                    servicer.ControllerGetCapabilities,
+                    request_deserializer=secrets__store__csi_dot_proto_dot_csi_dot_v1_dot_csi__pb2.ControllerGetCapabilitiesRequest.FromString,
+                    response_serializer=secrets__store__csi_dot_proto_dot_csi_dot_v1_dot_csi__pb2.ControllerGetCapabilitiesResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'csi.v1.Controller', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('csi.v1.Controller', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Controller:
+    """Only ControllerGetCapabilities (an empty list): COs and csi-sanity ask it even of node-only plugins.
+    """
+
+    @staticmethod
+    def ControllerGetCapabilities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/csi.v1.Controller/ControllerGetCapabilities',
+            secrets__store__csi_dot_proto_dot_csi_dot_v1_dot_csi__pb2.ControllerGetCapabilitiesRequest.SerializeToString,
+            secrets__store__csi_dot_proto_dot_csi_dot_v1_dot_csi__pb2.ControllerGetCapabilitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class NodeStub:
     """Missing associated documentation comment in .proto file."""
 
