@@ -9,7 +9,7 @@ from secrets_store_csi.proto.csi.v1 import csi_pb2, csi_pb2_grpc
 
 
 class ControllerServicer(csi_pb2_grpc.ControllerServicer):
-    async def ControllerGetCapabilities(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ControllerGetCapabilities(self, request: Any, context: Any) -> Any:
         # One UNKNOWN entry: "no controller RPCs". csi-sanity rejects an empty (nil) list.
         unknown = csi_pb2.ControllerServiceCapability(
             rpc=csi_pb2.ControllerServiceCapability.RPC(type=csi_pb2.ControllerServiceCapability.RPC.UNKNOWN)
