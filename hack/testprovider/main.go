@@ -3,10 +3,16 @@
 // provider/v1alpha1): a driver that works with it speaks the wire format upstream providers speak.
 //
 // It serves files from --root-dir. SecretProviderClass parameters (in the Mount attributes):
-//   objects   JSON object: returned file path -> source file name in --root-dir (returned as given)
-//   mode      optional decimal file mode overriding the permission the driver sends
-//   delayMs   optional delay before answering
-//   writeSelf "true": write the files into target_path itself and return none (a legacy provider)
+//
+//	objects   JSON object: returned file path -> source file name in --root-dir (returned as given)
+//	mode      optional decimal file mode overriding the permission the driver sends
+//	delayMs   optional delay before answering
+//	writeSelf "true": write the files into target_path itself and return none (a legacy provider)
+//	symlinks  with writeSelf: JSON object link path -> link target, created in target_path
+//	echoIdentity "true": add a file "identity" holding the namespace, service account and the
+//	          nodePublishSecretRef data the call was made with (to prove fetches are not shared
+//	          across identities)
+//
 // Each Mount call appends one line to --calls-file when set (pod name and namespace), so tests and
 // benchmarks can count provider calls independently of the driver.
 package main
@@ -112,6 +118,30 @@ func (s *server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 			continue
 		}
 		resp.Files = append(resp.Files, &v1alpha1.File{Path: p, Mode: int32(perm), Contents: data})
+	}
+	if attrs["echoIdentity"] == "true" {
+		keys := make([]string, 0, len(secrets))
+		for k := range secrets {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		id := fmt.Sprintf("namespace=%s serviceAccount=%s", attrs["csi.storage.k8s.io/pod.namespace"], attrs["csi.storage.k8s.io/serviceAccount.name"])
+		for _, k := range keys {
+			id += fmt.Sprintf(" %s=%s", k, secrets[k])
+		}
+		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: "identity", Version: "1"})
+		resp.Files = append(resp.Files, &v1alpha1.File{Path: "identity", Mode: int32(perm), Contents: []byte(id)})
+	}
+	if attrs["writeSelf"] == "true" && attrs["symlinks"] != "" {
+		links := map[string]string{}
+		if err := json.Unmarshal([]byte(attrs["symlinks"]), &links); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "parameter symlinks: %v", err)
+		}
+		for l, t := range links {
+			if err := os.Symlink(t, filepath.Join(req.GetTargetPath(), l)); err != nil {
+				return nil, status.Errorf(codes.Internal, "symlink: %v", err)
+			}
+		}
 	}
 	return resp, nil
 }
