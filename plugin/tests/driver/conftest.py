@@ -235,8 +235,8 @@ async def client(harness: Harness) -> AsyncIterator[CsiClient]:
     await c.close()
 
 
-async def wait_until(cond: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(cond: Any, what: str, limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if cond():
             return

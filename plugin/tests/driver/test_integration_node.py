@@ -50,7 +50,7 @@ async def test_publish_mounts_tmpfs_writes_files_and_unpublish_cleans_up(
     await client.publish(target, volume_context("web-0", "shop", "db"))
     assert harness.is_tmpfs(target)
     assert _files(target) == {"password": b"s3cret", "conf/app.ini": b"a=1"}
-    assert os.path.islink(target / "password") and os.path.islink(target / "conf")
+    assert (target / "password").is_symlink() and (target / "conf").is_symlink()
     assert os.stat(target / "password").st_mode & 0o777 == 0o644
     # A second publish of a mounted target is idempotent.
     await client.publish(target, volume_context("web-0", "shop", "db"))
@@ -262,7 +262,7 @@ async def test_rotation_poll_shares_one_fetch_per_identity(harness: Harness, cli
     before = len(harness.provider_calls())
     harness.object("pw", "v2")
     await wait_until(
-        lambda: all((harness.target(p) / "pw").read_bytes() == b"v2" for p, _ in pods), "rotation", timeout=10
+        lambda: all((harness.target(p) / "pw").read_bytes() == b"v2" for p, _ in pods), "rotation", limit=10
     )
     await asyncio.sleep(0.3)
     calls = harness.provider_calls()[before:]
@@ -322,7 +322,8 @@ async def test_metrics_count_publishes_and_errors(harness: Harness, client: CsiC
     with pytest.raises(grpc.aio.AioRpcError):
         await client.publish(harness.target("q"), volume_context("q", "shop", "missing"))
     await client.unpublish(harness.target("p"))
-    text = urllib.request.urlopen(f"http://127.0.0.1:{harness.metrics_port}/metrics").read().decode()
+    url = f"http://127.0.0.1:{harness.metrics_port}/metrics"
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url).read().decode())
     assert 'node_publish_total{os_type="linux",provider="testprovider"} 1.0' in text
     assert 'error_type="SecretProviderClassNotFound"' in text
     assert 'node_unpublish_total{os_type="linux"} 1.0' in text
