@@ -48,7 +48,18 @@ def mount_points(mountinfo: str = MOUNTINFO) -> dict[str, str]:
 
 
 def is_mount_point(path: str) -> bool:
-    return os.path.realpath(path) in mount_points() or os.path.abspath(path) in mount_points()
+    points = mount_points()
+    return os.path.realpath(path) in points or os.path.abspath(path) in points
+
+
+def ensure_tmpfs(target: str, mount_if_missing: bool) -> bool:
+    """Return whether `target` was already a mount point; mount a tmpfs there when it was not and
+    `mount_if_missing` is set. One call, so the caller pays one thread hop."""
+    if is_mount_point(target):
+        return True
+    if mount_if_missing:
+        mount_tmpfs(target)
+    return False
 
 
 def mount_tmpfs(target: str) -> None:

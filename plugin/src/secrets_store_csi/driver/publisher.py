@@ -50,26 +50,25 @@ class Publisher:
     async def publish(self, target: str, req: VolumeRequest, permission: int = DEFAULT_PERMISSION) -> str:
         """Mount and fill `target`. Returns the provider name (for metrics)."""
         async with self.lock(target):
-            mounted = await asyncio.to_thread(mount.is_mount_point, target)
             state = self.volumes.get(target)
-            if mounted:
-                if not self.opts.enable_secret_rotation:
-                    log.debug("target already mounted", extra={"target": target, "pod": req.pod})
-                    return state.spc.provider if state else ""
-                if state and time.monotonic() - state.last_fetch < self.opts.rotation_poll_interval:
+            if state is not None and self.opts.enable_secret_rotation:
+                if time.monotonic() - state.last_fetch < self.opts.rotation_poll_interval:
                     return state.spc.provider  # requiresRepublish, rate-limited by the poll interval
+            # Read the SPC first: a pod naming a missing SPC gets no mount at all.
             spc = await self.spcs.get(req.pod_namespace, req.spc_name, req.pod)
             validate_provider_name(spc.provider)
+            try:
+                mounted = await asyncio.to_thread(mount.ensure_tmpfs, target, True)
+            except OSError as exc:
+                raise DriverError(
+                    grpc.StatusCode.INTERNAL,
+                    errors.FAILED_TO_ENSURE_MOUNT_POINT,
+                    f"mounting tmpfs at {target} for pod {req.pod} failed: {exc.strerror or exc}",
+                ) from exc
+            if mounted and not self.opts.enable_secret_rotation:
+                log.debug("target already mounted", extra={"target": target, "pod": req.pod})
+                return spc.provider
             first = not mounted
-            if first:
-                try:
-                    await asyncio.to_thread(mount.mount_tmpfs, target)
-                except OSError as exc:
-                    raise DriverError(
-                        grpc.StatusCode.INTERNAL,
-                        errors.FAILED_TO_ENSURE_MOUNT_POINT,
-                        f"mounting tmpfs at {target} for pod {req.pod} failed: {exc.strerror or exc}",
-                    ) from exc
             try:
                 await self._refresh(
                     target, req, spc, permission=permission, state=state, max_age=0.0 if first else None

@@ -108,6 +108,9 @@ def _invalid(namespace: str, name: str, exc: Exception) -> DriverError:
     )
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class SpcSource(Protocol):
     async def get(self, namespace: str, name: str, pod: str) -> SecretProviderClass: ...
 
@@ -144,7 +147,7 @@ class DirSpcSource:
 
         def load() -> Any:
             with open(path, encoding="utf-8") as fh:
-                return yaml.safe_load(fh)
+                return yaml.load(fh, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 
         try:
             obj = await asyncio.to_thread(load)
