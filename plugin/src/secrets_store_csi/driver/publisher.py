@@ -51,9 +51,12 @@ class Publisher:
         """Mount and fill `target`. Returns the provider name (for metrics)."""
         async with self.lock(target):
             state = self.volumes.get(target)
-            if state is not None and self.opts.enable_secret_rotation:
-                if time.monotonic() - state.last_fetch < self.opts.rotation_poll_interval:
-                    return state.spc.provider  # requiresRepublish, rate-limited by the poll interval
+            if (
+                state is not None
+                and self.opts.enable_secret_rotation
+                and time.monotonic() - state.last_fetch < self.opts.rotation_poll_interval
+            ):
+                return state.spc.provider  # requiresRepublish, rate-limited by the poll interval
             # Read the SPC first: a pod naming a missing SPC gets no mount at all.
             spc = await self.spcs.get(req.pod_namespace, req.spc_name, req.pod)
             validate_provider_name(spc.provider)
