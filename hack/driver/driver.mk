@@ -8,7 +8,7 @@ TESTPROVIDER_BIN := $(CACHE)/bin/ssc-testprovider
 CSI_SANITY_BIN := $(CACHE)/bin/csi-sanity
 UPSTREAM_DRIVER_BIN := $(CACHE)/bin/secrets-store-csi-driver
 
-.PHONY: testprovider csi-sanity upstream-driver test-integration test-sanity bench-driver
+.PHONY: testprovider csi-sanity upstream-driver test-integration test-sanity test-cluster-driver bench-driver
 
 # The test provider: built on upstream's generated provider API (sigs.k8s.io/secrets-store-csi-driver).
 $(TESTPROVIDER_BIN): hack/testprovider/main.go hack/testprovider/go.mod hack/testprovider/go.sum
@@ -34,6 +34,12 @@ test-integration: venv testprovider
 # csi-sanity against the driver's socket.
 test-sanity: venv testprovider csi-sanity
 	$(PYTEST) -m sanity plugin/tests
+
+# The driver against the local cluster (needs hack/devcluster's cluster-up and images): host-run driver
+# against the real apiserver, and a real pod through the real kubelet.
+test-cluster-driver: venv testprovider csi-sanity
+	$(MAKE) cluster-up images
+	$(PYTEST) -m cluster plugin/tests/driver tests/driver
 
 bench-driver: venv testprovider
 	$(PY) bench/driver_bench.py
