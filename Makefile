@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 export CACHE
 
-.PHONY: help venv proto proto-check lint test test-unit demo
+.PHONY: help venv proto proto-check lint test test-unit test-emulators demo
 
 help:
 	@echo "make demo   run the demo on the local cluster with the emulators"
@@ -35,7 +35,11 @@ lint: venv
 test-unit: venv
 	$(PYTEST) -m "not integration and not emulators and not cluster and not sanity" plugin/tests
 
-test: lint proto-check test-unit test-integration test-sanity test-cluster test-cluster-driver
+# Providers against moto and OpenBao through their real gRPC sockets; starts the emulators itself.
+test-emulators: venv emulators-up
+	$(PYTEST) -m "emulators and not cluster" plugin/tests
+
+test: lint proto-check test-unit test-integration test-sanity test-emulators test-cluster test-cluster-driver
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.
