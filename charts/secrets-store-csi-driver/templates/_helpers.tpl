@@ -91,7 +91,7 @@ metadata:
   labels:
     {{- include "secrets-store-csi-driver.labels" .ctx | nindent 4 }}
 rules:
-  {{- .rules | nindent 2 }}
+  {{- .rules | trim | nindent 2 }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
