@@ -44,8 +44,14 @@ class RenderError(Exception):
 
 
 @functools.lru_cache(maxsize=256)
-def _render(chart: str, values_json: str, values_files: tuple[str, ...], include_crds: bool,
-            namespace: str, release: str) -> tuple[str, str]:
+def _render(
+    chart: str,
+    values_json: str,
+    values_files: tuple[str, ...],
+    include_crds: bool,
+    namespace: str,
+    release: str,
+) -> tuple[str, str]:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(values_json)
         inline = f.name
@@ -62,11 +68,19 @@ def _render(chart: str, values_json: str, values_files: tuple[str, ...], include
     return proc.stdout, proc.stderr if proc.returncode else ""
 
 
-def render(chart: str, values: dict[str, Any] | None = None, *, files: tuple[str | Path, ...] = (),
-           include_crds: bool = False, namespace: str = NAMESPACE, release: str = RELEASE) -> list[Doc]:
+def render(
+    chart: str,
+    values: dict[str, Any] | None = None,
+    *,
+    files: tuple[str | Path, ...] = (),
+    include_crds: bool = False,
+    namespace: str = NAMESPACE,
+    release: str = RELEASE,
+) -> list[Doc]:
     """Objects `helm template` renders for these values; RenderError carries helm's message on failure."""
-    out, err = _render(chart, json.dumps(values or {}), tuple(str(f) for f in files), include_crds,
-                       namespace, release)
+    out, err = _render(
+        chart, json.dumps(values or {}), tuple(str(f) for f in files), include_crds, namespace, release
+    )
     if err:
         raise RenderError(err)
     return [d for d in yaml.safe_load_all(out) if d]
@@ -84,7 +98,8 @@ def one(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
 
 def container(ds: Doc, name: str) -> Doc:
     for c in ds["spec"]["template"]["spec"]["containers"] + ds["spec"]["template"]["spec"].get(
-            "initContainers", []):
+        "initContainers", []
+    ):
         if c["name"] == name:
             return c
     raise AssertionError(f"no container {name} in {ds['metadata']['name']}")
@@ -92,7 +107,6 @@ def container(ds: Doc, name: str) -> Doc:
 
 def ci_values(chart: str) -> list[Path]:
     return sorted((CHARTS_DIR / chart / "ci").glob("*-values.yaml"))
-
 
 
 def render_notes(chart: str, values: dict[str, Any] | None = None) -> str:
@@ -103,14 +117,26 @@ def render_notes(chart: str, values: dict[str, Any] | None = None) -> str:
         shutil.copytree(CHARTS_DIR / chart, copy)
         notes = (copy / "templates" / "NOTES.txt").read_text()
         (copy / "templates" / "NOTES.txt").unlink()
-        (copy / "templates" / "_test_notes.tpl").write_text('{{- define "test.notes" -}}' + notes + "{{- end }}")
+        (copy / "templates" / "_test_notes.tpl").write_text(
+            '{{- define "test.notes" -}}' + notes + "{{- end }}"
+        )
         (copy / "templates" / "test-notes.yaml").write_text(
-            'kind: RenderedNotes\nnotes: {{ include "test.notes" . | toJson }}\n')
+            'kind: RenderedNotes\nnotes: {{ include "test.notes" . | toJson }}\n'
+        )
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
             f.write(json.dumps(values or {}))
             f.flush()
-            proc = run_helm("template", RELEASE, str(copy), "--namespace", NAMESPACE, "-f", f.name,
-                            "--show-only", "templates/test-notes.yaml")
+            proc = run_helm(
+                "template",
+                RELEASE,
+                str(copy),
+                "--namespace",
+                NAMESPACE,
+                "-f",
+                f.name,
+                "--show-only",
+                "templates/test-notes.yaml",
+            )
     if proc.returncode:
         raise RenderError(proc.stderr)
     return str(yaml.safe_load(proc.stdout)["notes"])

@@ -1,10 +1,9 @@
-"""Every chart and every ci/ scenario: helm lint --strict, renders with no cluster, GitOps-safe, versions in step."""
+"""Every chart and ci/ scenario: lint --strict, renders with no cluster, GitOps-safe, versions in step."""
 
 from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
 import yaml
@@ -64,8 +63,11 @@ def test_readme_documents_every_value(chart):
     values = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text())
     readme = (CHARTS_DIR / chart / "README.md").read_text()
     # Values under a free-form map (resources, affinity, updateStrategy, ...) are documented by their parent.
-    missing = [p for p in leaf_paths(values)
-               if f"`{p}`" not in readme and not any(f"`{p.rsplit('.', n)[0]}`" in readme for n in (1, 2, 3, 4))]
+    missing = [
+        p
+        for p in leaf_paths(values)
+        if f"`{p}`" not in readme and not any(f"`{p.rsplit('.', n)[0]}`" in readme for n in (1, 2, 3, 4))
+    ]
     assert not missing, f"README.md lacks {missing}"
 
 

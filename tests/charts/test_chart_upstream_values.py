@@ -16,8 +16,15 @@ def keys(values: object, prefix: str = "") -> set[str]:
         for k, v in values.items():
             path = f"{prefix}.{k}" if prefix else k
             out.add(path)
-            if k not in ("resources", "affinity", "updateStrategy", "nodeSelector", "podLabels",
-                         "podAnnotations", "daemonsetAnnotations"):
+            if k not in (
+                "resources",
+                "affinity",
+                "updateStrategy",
+                "nodeSelector",
+                "podLabels",
+                "podAnnotations",
+                "daemonsetAnnotations",
+            ):
                 out |= keys(v, path)
         return out
     return set()
@@ -43,7 +50,9 @@ def test_upstream_values_file_lints_and_renders_unchanged():
     assert "-v=2" in driver["args"] and "--log-format-json=true" in driver["args"]
     assert "--metrics-addr=:8095" in driver["args"]
     assert container(ds, "node-driver-registrar")["image"] == "localhost/csi-node-driver-registrar:v2.13.0"
-    assert ds["spec"]["template"]["spec"]["tolerations"] == [{"key": "CriticalAddonsOnly", "operator": "Exists"}]
+    assert ds["spec"]["template"]["spec"]["tolerations"] == [
+        {"key": "CriticalAddonsOnly", "operator": "Exists"}
+    ]
     assert ds["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert one(docs, "CSIDriver")["spec"]["tokenRequests"] == [{"audience": "sts.amazonaws.com"}]
     assert find(docs, "ClusterRole", "ssc-secrets-store-csi-driver-syncsecret")
