@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 export CACHE
 
-.PHONY: help venv proto proto-check lint test test-unit test-emulators demo
+.PHONY: help venv proto proto-check lint test test-unit demo helm test-charts test-charts-cluster image test-emulators
 
 help:
 	@echo "make demo   run the demo on the local cluster with the emulators"
@@ -39,10 +39,33 @@ test-unit: venv
 test-emulators: venv emulators-up
 	$(PYTEST) -m "emulators and not cluster" plugin/tests
 
-test: lint proto-check test-unit test-integration test-sanity test-emulators test-cluster test-cluster-driver
+test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-charts-cluster
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.
 -include hack/devcluster/devcluster.mk
 -include hack/emulators/emulators.mk
 -include hack/driver/driver.mk
+
+# Helm charts (charts/): helm built from its Go module at the pinned version; lint + pytest over `helm template`.
+HELM_VERSION ?= $(shell sed -n 's/^HELM_VERSION=//p' $(ROOT)/hack/devcluster/versions.env)
+HELM := $(CACHE)/bin/helm
+CHARTS := $(sort $(wildcard $(ROOT)/charts/*/Chart.yaml))
+
+$(HELM):
+	mkdir -p $(CACHE)/bin
+	GOBIN=$(CACHE)/bin CGO_ENABLED=0 nice -n 10 go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+helm: $(HELM)
+
+test-charts: venv $(HELM)
+	@for c in $(dir $(CHARTS)); do $(HELM) lint --strict --quiet $$c; done
+	HELM=$(HELM) $(PYTEST) -m "not cluster" tests/charts
+
+# Server-side dry run of every rendered scenario and a real install (needs the local cluster).
+test-charts-cluster: venv $(HELM)
+	HELM=$(HELM) $(PYTEST) -m cluster tests/charts
+
+# The one image (plugin/Containerfile). BASE_IMAGE=localhost/ssc-base:bookworm on the local cluster.
+image: $(HELM)
+	HELM=$(HELM) hack/image/build.sh
