@@ -1,0 +1,88 @@
+"""The kopf handlers: each one small, each calling the same level-based `reconcile` pass.
+
+- the ClusterCSIDriver named secrets-store.csi.k8s.io created, changed or found at start-up -> a pass;
+- a periodic pass (drift of objects nobody watches, foreign drivers appearing);
+- an owned DaemonSet changed or deleted, the CSIDriver object changed or deleted -> a pass (drift is
+  undone within one pass, and the DaemonSet's rollout shows in status as it happens);
+- the ClusterCSIDriver deleted -> the driver removed, then the finalizer released.
+Other ClusterCSIDrivers (other drivers' operators own them) match no handler: no finalizer, no status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kopf
+
+from secrets_store_csi.operator.api import DRIVER_NAME, GROUP, OWNER_LABELS, PLURAL, VERSION
+from secrets_store_csi.operator.reconcile import Context, EmitFn, fetch, reconcile, teardown
+
+log = logging.getLogger(__name__)
+
+
+def is_ours(name: str | None, **_: Any) -> bool:
+    return name == DRIVER_NAME
+
+
+def emitter(body: Mapping[str, Any]) -> EmitFn:
+    """Kubernetes events on the ClusterCSIDriver (kopf posts them in the background)."""
+
+    def emit(event_type: str, reason: str, message: str) -> None:
+        kopf.event(kopf.Body(cast(kopf.RawBody, dict(body))), type=event_type, reason=reason, message=message)
+
+    return emit
+
+
+def build_registry(ctx: Context, resync_seconds: float = 60.0) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    waiting = {"passes": 0}
+
+    async def pass_for_current_object() -> None:
+        """A pass triggered by something other than the ClusterCSIDriver itself.
+
+        Events arriving while a pass is already waiting for the lock need no pass of their own: the
+        waiting one reads the cluster after them.
+        """
+        if waiting["passes"]:
+            return
+        waiting["passes"] += 1
+        try:
+            async with ctx.lock:
+                pass
+            ccd = await fetch(ctx)
+        finally:
+            waiting["passes"] -= 1
+        if ccd is None or ccd["metadata"].get("deletionTimestamp"):
+            return
+        await reconcile(ctx, ccd, emitter(ccd))
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, when=is_ours, registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, when=is_ours, registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, when=is_ours, registry=registry)
+    async def clustercsidriver_changed(body: kopf.Body, **_: Any) -> None:
+        await reconcile(ctx, body, emitter(body))
+
+    @kopf.timer(GROUP, VERSION, PLURAL, interval=resync_seconds, when=is_ours, registry=registry)
+    async def resync(body: kopf.Body, **_: Any) -> None:
+        ccd = await fetch(ctx)  # the timer's body may lag behind a status written meanwhile
+        if ccd is not None and not ccd["metadata"].get("deletionTimestamp"):
+            await reconcile(ctx, ccd, emitter(ccd))
+
+    @kopf.on.event("apps", "v1", "daemonsets", labels=dict(OWNER_LABELS), registry=registry)
+    async def driver_daemonset_event(**_: Any) -> None:
+        await pass_for_current_object()
+
+    @kopf.on.event("storage.k8s.io", "v1", "csidrivers", when=is_ours, registry=registry)
+    async def csidriver_event(**_: Any) -> None:
+        await pass_for_current_object()
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, when=is_ours, registry=registry)
+    async def clustercsidriver_deleted(body: kopf.Body, **_: Any) -> None:
+        remaining = await teardown(ctx)
+        if remaining:
+            raise kopf.TemporaryError("waiting for " + ", ".join(remaining) + " to go", delay=2)
+        log.info("driver removed; releasing the ClusterCSIDriver %s", DRIVER_NAME)
+
+    return registry
