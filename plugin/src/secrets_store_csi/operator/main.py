@@ -35,8 +35,8 @@ OPERATOR_LOG_LEVELS = {
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="secrets-store-csi operator",
-        description="Reconcile the ClusterCSIDriver secrets-store.csi.k8s.io into the driver rendered from its "
-        "chart.",
+        description="Reconcile the ClusterCSIDriver secrets-store.csi.k8s.io into the driver rendered "
+        "from its chart.",
     )
     env = os.environ.get
     parser.add_argument(
