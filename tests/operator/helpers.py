@@ -19,6 +19,11 @@ KUBECONFIG = os.environ.get(
     "SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig"
 )
 KUBE_VERSION = "v1.34.4"
+KUBECTL = (
+    str(CACHE / "bin" / "kubectl")
+    if (CACHE / "bin" / "kubectl").exists()
+    else "kubectl"
+)
 
 
 def helm_template(
@@ -50,7 +55,7 @@ def kubectl(
     *args: str, input: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["kubectl", "--kubeconfig", KUBECONFIG, *args],
+        [KUBECTL, "--kubeconfig", KUBECONFIG, *args],
         input=input,
         capture_output=True,
         text=True,
