@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "operator"))
 
-from cluster_fixtures import (  # noqa: E402
+from cluster_fixtures import (
     CCD,
     OperatorProcess,
     apply,
@@ -31,7 +31,7 @@ from cluster_fixtures import (  # noqa: E402
     remove_owned_crds,
     wait_for,
 )
-from helpers import kubectl  # noqa: E402
+from helpers import kubectl
 
 
 def rss_mib(pid: int) -> float:
@@ -111,7 +111,8 @@ def main() -> int:
                 )
 
     def fmt(values: list[float]) -> str:
-        return f"median {sorted(values)[len(values) // 2]:.2f}s (min {min(values):.2f}s, max {max(values):.2f}s, n={len(values)})"
+        median = sorted(values)[len(values) // 2]
+        return f"median {median:.2f}s (min {min(values):.2f}s, max {max(values):.2f}s, n={len(values)})"
 
     print(f"ClusterCSIDriver created -> driver pods Ready:   {fmt(to_ready)}")
     print(f"DaemonSet deleted -> new DaemonSet created:      {fmt(restore_created)}")
