@@ -65,9 +65,7 @@ def main() -> int:
                         "spec": {"managementState": "Managed"},
                     }
                 )
-                wait_for(
-                    "driver pods Ready", lambda: daemonset_ready(namespace), 300, 0.2
-                )
+                wait_for("driver pods Ready", lambda: daemonset_ready(namespace), 300, 0.2)
                 to_ready.append(time.monotonic() - start)
 
                 ds = daemonset(namespace)
@@ -90,9 +88,7 @@ def main() -> int:
                     0.1,
                 )
                 restore_created.append(time.monotonic() - start)
-                wait_for(
-                    "restored pods Ready", lambda: daemonset_ready(namespace), 300, 0.2
-                )
+                wait_for("restored pods Ready", lambda: daemonset_ready(namespace), 300, 0.2)
                 restore_ready.append(time.monotonic() - start)
                 delete_ccd_and_wait()
             rss_end = rss_mib(operator.process.pid)
@@ -117,9 +113,7 @@ def main() -> int:
     print(f"ClusterCSIDriver created -> driver pods Ready:   {fmt(to_ready)}")
     print(f"DaemonSet deleted -> new DaemonSet created:      {fmt(restore_created)}")
     print(f"DaemonSet deleted -> restored driver pods Ready: {fmt(restore_ready)}")
-    print(
-        f"operator RSS: {rss_start:.1f} MiB at start, {rss_end:.1f} MiB after {args.rounds} install/restore/remove rounds"
-    )
+    print(f"operator RSS: {rss_start:.1f} MiB at start, {rss_end:.1f} MiB after {args.rounds} rounds")
     return 0
 
 

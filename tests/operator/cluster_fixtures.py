@@ -49,9 +49,7 @@ def wait_for(
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {what} (last: {last!r})"
-    )
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 @contextlib.contextmanager
@@ -80,18 +78,9 @@ def apply(obj: dict[str, Any] | list[dict[str, Any]]) -> None:
 
 def ccd_crd_installed_by_us() -> bool:
     """Install the ClusterCSIDriver CRD from the operator chart unless the cluster has one."""
-    if (
-        kubectl(
-            "get", "crd", "clustercsidrivers.operator.openshift.io", check=False
-        ).returncode
-        == 0
-    ):
+    if kubectl("get", "crd", "clustercsidrivers.operator.openshift.io", check=False).returncode == 0:
         return False
-    [crd] = [
-        o
-        for o in helm_template(OPERATOR_CHART)
-        if o["kind"] == "CustomResourceDefinition"
-    ]
+    [crd] = [o for o in helm_template(OPERATOR_CHART) if o["kind"] == "CustomResourceDefinition"]
     apply(crd)
     kubectl(
         "wait",
@@ -171,9 +160,7 @@ def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
 
 def owned(kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
     where = ["-n", namespace] if namespace else []
-    items: list[dict[str, Any]] = kubectl_json("get", kind, *where, "-l", OWNER)[
-        "items"
-    ]
+    items: list[dict[str, Any]] = kubectl_json("get", kind, *where, "-l", OWNER)["items"]
     return items
 
 
@@ -221,9 +208,7 @@ def leftovers() -> list[str]:
         "services",
     ):
         for item in kubectl_json("get", kind, "-A", "-l", OWNER)["items"]:
-            found.append(
-                f"{kind}/{item['metadata'].get('namespace', '')}/{item['metadata']['name']}"
-            )
+            found.append(f"{kind}/{item['metadata'].get('namespace', '')}/{item['metadata']['name']}")
     return found
 
 

@@ -15,15 +15,9 @@ CACHE = Path(os.environ.get("CACHE", Path.home() / ".cache" / "secrets-store-csi
 HELM = os.environ.get("HELM", str(CACHE / "bin" / "helm"))
 DRIVER_CHART = ROOT / "charts" / "secrets-store-csi-driver"
 OPERATOR_CHART = ROOT / "charts" / "secrets-store-csi-driver-operator"
-KUBECONFIG = os.environ.get(
-    "SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig"
-)
+KUBECONFIG = os.environ.get("SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig")
 KUBE_VERSION = "v1.34.4"
-KUBECTL = (
-    str(CACHE / "bin" / "kubectl")
-    if (CACHE / "bin" / "kubectl").exists()
-    else "kubectl"
-)
+KUBECTL = str(CACHE / "bin" / "kubectl") if (CACHE / "bin" / "kubectl").exists() else "kubectl"
 
 
 def helm_template(
@@ -51,9 +45,7 @@ def helm_template(
     return [d for d in yaml.safe_load_all(out) if isinstance(d, dict) and d.get("kind")]
 
 
-def kubectl(
-    *args: str, input: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
+def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [KUBECTL, "--kubeconfig", KUBECONFIG, *args],
         input=input,

@@ -79,11 +79,7 @@ def test_the_operator_may_write_every_kind_the_driver_chart_renders() -> None:
 
 
 def test_the_crd_is_installed_by_default_and_kept_on_uninstall() -> None:
-    [crd] = [
-        o
-        for o in helm_template(OPERATOR_CHART)
-        if o["kind"] == "CustomResourceDefinition"
-    ]
+    [crd] = [o for o in helm_template(OPERATOR_CHART) if o["kind"] == "CustomResourceDefinition"]
     assert crd["metadata"]["name"] == "clustercsidrivers.operator.openshift.io"
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert crd["spec"]["scope"] == "Cluster"
@@ -98,11 +94,7 @@ def test_openshift_users_leave_the_crd_out() -> None:
 
 
 def test_the_crd_carries_the_openshift_field_names() -> None:
-    [crd] = [
-        o
-        for o in helm_template(OPERATOR_CHART)
-        if o["kind"] == "CustomResourceDefinition"
-    ]
+    [crd] = [o for o in helm_template(OPERATOR_CHART) if o["kind"] == "CustomResourceDefinition"]
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
     spec = schema["spec"]["properties"]
     assert spec["managementState"]["pattern"] == "^(Managed|Unmanaged|Force|Removed)$"
@@ -111,20 +103,14 @@ def test_the_crd_carries_the_openshift_field_names() -> None:
     secrets_store = spec["driverConfig"]["properties"]["secretsStore"]["properties"]
     assert set(secrets_store) == {"secretRotation", "tokenRequests"}
     status = schema["status"]["properties"]
-    assert {"observedGeneration", "conditions", "generations", "readyReplicas"} <= set(
-        status
-    )
+    assert {"observedGeneration", "conditions", "generations", "readyReplicas"} <= set(status)
 
 
 def test_the_clustercsidriver_instance_is_optional() -> None:
-    assert not [
-        o for o in helm_template(OPERATOR_CHART) if o["kind"] == "ClusterCSIDriver"
-    ]
+    assert not [o for o in helm_template(OPERATOR_CHART) if o["kind"] == "ClusterCSIDriver"]
     [ccd] = [
         o
-        for o in helm_template(
-            OPERATOR_CHART, {"clusterCSIDriver": {"create": True, "logLevel": "Debug"}}
-        )
+        for o in helm_template(OPERATOR_CHART, {"clusterCSIDriver": {"create": True, "logLevel": "Debug"}})
         if o["kind"] == "ClusterCSIDriver"
     ]
     assert ccd["metadata"]["name"] == "secrets-store.csi.k8s.io"
@@ -136,9 +122,7 @@ def test_the_clustercsidriver_instance_is_optional() -> None:
 
 
 def test_leader_election_is_on_and_the_operator_runs_unprivileged() -> None:
-    [deployment] = [
-        o for o in helm_template(OPERATOR_CHART) if o["kind"] == "Deployment"
-    ]
+    [deployment] = [o for o in helm_template(OPERATOR_CHART) if o["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
     assert "--leader-elect" in container["args"]

@@ -101,14 +101,11 @@ def test_created_clustercsidriver_brings_the_driver_pods_ready(
             "spec": {"managementState": "Managed"},
         }
     )
-    ds = wait_for(
-        "driver pods Ready", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT
-    )
+    ds = wait_for("driver pods Ready", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT)
     assert "-v=2" in driver_args(ds)
     csidriver = kubectl_json("get", "csidriver", CCD)
     assert (
-        csidriver["metadata"]["labels"]["app.kubernetes.io/managed-by"]
-        == "secrets-store-csi-driver-operator"
+        csidriver["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "secrets-store-csi-driver-operator"
     )
     assert csidriver["spec"]["podInfoOnMount"] is True
 
@@ -125,10 +122,7 @@ def test_created_clustercsidriver_brings_the_driver_pods_ready(
     assert obj["metadata"]["finalizers"] == ["operator.secrets-store.csi.k8s.io/driver"]
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
     assert condition(obj, "Degraded")["status"] == "False"
-    assert (
-        condition(obj, "SecretsStoreDriverNodeServiceControllerAvailable")["status"]
-        == "True"
-    )
+    assert condition(obj, "SecretsStoreDriverNodeServiceControllerAvailable")["status"] == "True"
     counts = obj["status"]["daemonSet"]
     assert counts["desiredNumberScheduled"] >= 1
     assert counts["numberAvailable"] == counts["desiredNumberScheduled"]
@@ -173,18 +167,14 @@ def test_log_level_debug_rolls_the_daemonset_and_back(
         60,
     )
     assert ds["metadata"]["generation"] > before["metadata"]["generation"]
-    wait_for(
-        "the Debug rollout", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT
-    )
+    wait_for("the Debug rollout", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT)
     spec_patch(logLevel="Normal")
     wait_for(
         "-v=2 again",
         lambda: (d := daemonset(driver_namespace)) and "-v=2" in driver_args(d),
         60,
     )
-    wait_for(
-        "the Normal rollout", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT
-    )
+    wait_for("the Normal rollout", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT)
 
 
 def test_a_restarted_operator_rolls_nothing_and_flaps_nothing(
@@ -202,16 +192,11 @@ def test_a_restarted_operator_rolls_nothing_and_flaps_nothing(
     after = ccd()
     assert after_ds is not None and after is not None
     assert after_ds["metadata"]["generation"] == before_ds["metadata"]["generation"]
-    assert (
-        after_ds["metadata"]["resourceVersion"]
-        == before_ds["metadata"]["resourceVersion"]
-    )
+    assert after_ds["metadata"]["resourceVersion"] == before_ds["metadata"]["resourceVersion"]
     assert after["status"]["conditions"] == before["status"]["conditions"]
 
 
-def test_a_deleted_daemonset_comes_back_ready(
-    driver_namespace: str, operator: OperatorProcess
-) -> None:
+def test_a_deleted_daemonset_comes_back_ready(driver_namespace: str, operator: OperatorProcess) -> None:
     ds = daemonset(driver_namespace)
     assert ds is not None
     kubectl(
@@ -224,11 +209,7 @@ def test_a_deleted_daemonset_comes_back_ready(
     )
     back = wait_for(
         "a new DaemonSet",
-        lambda: (
-            (d := daemonset(driver_namespace))
-            and d["metadata"]["uid"] != ds["metadata"]["uid"]
-            and d
-        ),
+        lambda: (d := daemonset(driver_namespace)) and d["metadata"]["uid"] != ds["metadata"]["uid"] and d,
         60,
     )
     assert back["metadata"]["name"] == ds["metadata"]["name"]
@@ -239,16 +220,12 @@ def test_a_deleted_daemonset_comes_back_ready(
     )
 
 
-def test_a_hand_edited_daemonset_is_put_back(
-    driver_namespace: str, operator: OperatorProcess
-) -> None:
+def test_a_hand_edited_daemonset_is_put_back(driver_namespace: str, operator: OperatorProcess) -> None:
     ds = daemonset(driver_namespace)
     assert ds is not None
     args = driver_args(ds)
     index = next(
-        i
-        for i, c in enumerate(ds["spec"]["template"]["spec"]["containers"])
-        if c.get("args") == args
+        i for i, c in enumerate(ds["spec"]["template"]["spec"]["containers"]) if c.get("args") == args
     )
     edited = [a if not a.startswith("-v=") else "-v=9" for a in args]
     kubectl(
@@ -274,9 +251,7 @@ def test_a_hand_edited_daemonset_is_put_back(
         lambda: (d := daemonset(driver_namespace)) and driver_args(d) == args,
         60,
     )
-    wait_for(
-        "driver pods Ready", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT
-    )
+    wait_for("driver pods Ready", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT)
 
 
 def test_a_spec_only_the_operator_can_judge_is_degraded_and_tears_nothing_down(
@@ -284,9 +259,7 @@ def test_a_spec_only_the_operator_can_judge_is_degraded_and_tears_nothing_down(
 ) -> None:
     before = daemonset(driver_namespace)
     assert before is not None
-    spec_patch(
-        driverConfig={"driverType": "AWS"}
-    )  # valid for the CRD, not a secrets-store configuration
+    spec_patch(driverConfig={"driverType": "AWS"})  # valid for the CRD, not a secrets-store configuration
     obj = wait_for(
         "Degraded",
         lambda: (o := ccd()) and condition(o, "Degraded").get("status") == "True" and o,
@@ -295,10 +268,7 @@ def test_a_spec_only_the_operator_can_judge_is_degraded_and_tears_nothing_down(
     assert condition(obj, "Degraded")["reason"] == "InvalidDriverConfig"
     assert "driverType 'AWS'" in condition(obj, "Degraded")["message"]
     after = daemonset(driver_namespace)
-    assert (
-        after is not None
-        and after["metadata"]["generation"] == before["metadata"]["generation"]
-    )
+    assert after is not None and after["metadata"]["generation"] == before["metadata"]["generation"]
     assert condition(obj, "Available")["status"] == "True"
     kubectl(
         "patch",
@@ -315,9 +285,7 @@ def test_a_spec_only_the_operator_can_judge_is_degraded_and_tears_nothing_down(
     )
 
 
-def test_unmanaged_changes_nothing_and_says_so(
-    driver_namespace: str, operator: OperatorProcess
-) -> None:
+def test_unmanaged_changes_nothing_and_says_so(driver_namespace: str, operator: OperatorProcess) -> None:
     spec_patch(managementState="Unmanaged")
     wait_for(
         "Unmanaged in status",
@@ -368,11 +336,7 @@ def test_removed_removes_the_driver_and_managed_brings_it_back(
     )
     obj = wait_for(
         "Removed in status",
-        lambda: (
-            (o := ccd())
-            and condition(o, "Progressing").get("reason") == "Removed"
-            and o
-        ),
+        lambda: (o := ccd()) and condition(o, "Progressing").get("reason") == "Removed" and o,
         30,
     )
     assert condition(obj, "Available")["reason"] == "Removed"
@@ -420,12 +384,7 @@ def test_deleting_the_clustercsidriver_removes_the_driver_and_keeps_crds_and_cla
     assert daemonset(driver_namespace) is None
     assert kubectl("get", "csidriver", CCD, check=False).returncode != 0
     assert owned("clusterroles") == []
-    assert (
-        kubectl(
-            "get", "secretproviderclass", "-n", driver_namespace, "kept", check=False
-        ).returncode
-        == 0
-    )
+    assert kubectl("get", "secretproviderclass", "-n", driver_namespace, "kept", check=False).returncode == 0
     wait_for(
         "driver pods gone",
         lambda: not kubectl_json("get", "pods", "-n", driver_namespace)["items"],
@@ -501,9 +460,7 @@ def test_a_foreign_secrets_store_driver_is_reported_and_left_alone(
         )
         obj = wait_for(
             "Degraded",
-            lambda: (
-                (o := ccd()) and condition(o, "Degraded").get("status") == "True" and o
-            ),
+            lambda: (o := ccd()) and condition(o, "Degraded").get("status") == "True" and o,
             30,
         )
         degraded = condition(obj, "Degraded")
@@ -513,17 +470,10 @@ def test_a_foreign_secrets_store_driver_is_reported_and_left_alone(
         time.sleep(6)  # a periodic pass more
         for key, obj_before in before.items():
             after = kubectl_json("get", *key.split())
-            assert (
-                after["metadata"]["resourceVersion"]
-                == obj_before["metadata"]["resourceVersion"]
-            ), key
+            assert after["metadata"]["resourceVersion"] == obj_before["metadata"]["resourceVersion"], key
             assert after["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
         assert daemonset(driver_namespace) is None
-        assert [
-            e
-            for e in events_for_ccd("default")
-            if e["reason"] == "ForeignDriverInstalled"
-        ]
+        assert [e for e in events_for_ccd("default") if e["reason"] == "ForeignDriverInstalled"]
         delete_ccd_and_wait()
         assert kubectl("get", "csidriver", CCD, check=False).returncode == 0, (
             "the foreign CSIDriver was deleted"
@@ -533,8 +483,6 @@ def test_a_foreign_secrets_store_driver_is_reported_and_left_alone(
         kubectl("delete", "csidriver", CCD, "--ignore-not-found")
 
 
-def test_nothing_owned_is_left_behind(
-    driver_namespace: str, operator: OperatorProcess
-) -> None:
+def test_nothing_owned_is_left_behind(driver_namespace: str, operator: OperatorProcess) -> None:
     assert ccd() is None
     assert leftovers() == []
