@@ -220,37 +220,28 @@ def test_a_deleted_daemonset_comes_back_ready(driver_namespace: str, operator: O
     )
 
 
-def test_a_hand_edited_daemonset_is_put_back(driver_namespace: str, operator: OperatorProcess) -> None:
-    ds = daemonset(driver_namespace)
-    assert ds is not None
-    args = driver_args(ds)
-    index = next(
-        i for i, c in enumerate(ds["spec"]["template"]["spec"]["containers"]) if c.get("args") == args
-    )
-    edited = [a if not a.startswith("-v=") else "-v=9" for a in args]
+def edit_driver_args(ds: dict[str, Any], args: list[str]) -> None:
+    containers = ds["spec"]["template"]["spec"]["containers"]
+    index = next(i for i, c in enumerate(containers) if c.get("args") == driver_args(ds))
+    patch = [{"op": "replace", "path": f"/spec/template/spec/containers/{index}/args", "value": args}]
     kubectl(
         "patch",
         "daemonset",
         "-n",
-        driver_namespace,
+        ds["metadata"]["namespace"],
         ds["metadata"]["name"],
         "--type=json",
         "-p",
-        json.dumps(
-            [
-                {
-                    "op": "replace",
-                    "path": f"/spec/template/spec/containers/{index}/args",
-                    "value": edited,
-                }
-            ]
-        ),
+        json.dumps(patch),
     )
-    wait_for(
-        "the edit undone",
-        lambda: (d := daemonset(driver_namespace)) and driver_args(d) == args,
-        60,
-    )
+
+
+def test_a_hand_edited_daemonset_is_put_back(driver_namespace: str, operator: OperatorProcess) -> None:
+    ds = daemonset(driver_namespace)
+    assert ds is not None
+    args = driver_args(ds)
+    edit_driver_args(ds, [a if not a.startswith("-v=") else "-v=9" for a in args])
+    wait_for("the edit undone", lambda: (d := daemonset(driver_namespace)) and driver_args(d) == args, 60)
     wait_for("driver pods Ready", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT)
 
 
@@ -287,30 +278,25 @@ def test_a_spec_only_the_operator_can_judge_is_degraded_and_tears_nothing_down(
 
 def test_unmanaged_changes_nothing_and_says_so(driver_namespace: str, operator: OperatorProcess) -> None:
     spec_patch(managementState="Unmanaged")
-    wait_for(
+    obj = wait_for(
         "Unmanaged in status",
-        lambda: condition(ccd(), "Progressing").get("reason") == "Unmanaged",
+        lambda: (o := ccd()) and condition(o, "Progressing").get("reason") == "Unmanaged" and o,
         30,
     )
+    assert "changes nothing" in condition(obj, "Progressing")["message"]
     ds = daemonset(driver_namespace)
     assert ds is not None
-    kubectl(
-        "annotate",
-        "daemonset",
-        "-n",
-        driver_namespace,
-        ds["metadata"]["name"],
-        "example.com/hand=edit",
-    )
+    args = driver_args(ds)
+    edit_driver_args(ds, [a if not a.startswith("-v=") else "-v=9" for a in args])
     kubectl("delete", "csidriver", CCD)
     time.sleep(12)  # two periodic passes
     assert kubectl("get", "csidriver", CCD, check=False).returncode != 0
+    edited = daemonset(driver_namespace)
+    assert edited is not None and "-v=9" in driver_args(edited)
     spec_patch(managementState="Managed")
-    wait_for(
-        "the CSIDriver back",
-        lambda: kubectl("get", "csidriver", CCD, check=False).returncode == 0,
-        30,
-    )
+    wait_for("the CSIDriver back", lambda: kubectl("get", "csidriver", CCD, check=False).returncode == 0, 30)
+    wait_for("the edit undone", lambda: (d := daemonset(driver_namespace)) and driver_args(d) == args, 30)
+    wait_for("driver pods Ready", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT)
 
 
 def test_removed_removes_the_driver_and_managed_brings_it_back(
