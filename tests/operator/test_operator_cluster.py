@@ -7,8 +7,10 @@ cluster-wide driver lock; the module leaves nothing installed.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +33,7 @@ from cluster_fixtures import (
     remove_owned_crds,
     wait_for,
 )
-from helpers import kubectl, kubectl_json
+from helpers import CACHE, kubectl, kubectl_json
 
 pytestmark = pytest.mark.cluster
 
@@ -128,6 +130,104 @@ def test_created_clustercsidriver_brings_the_driver_pods_ready(
     assert counts["numberAvailable"] == counts["desiredNumberScheduled"]
     reasons = {e["reason"] for e in events_for_ccd("default")}
     assert "AsExpected" in reasons, reasons
+
+
+PROVIDER_DIR = Path("/var/run/secrets-store-csi-providers")
+TESTPROVIDER = CACHE / "bin" / "ssc-testprovider"
+
+
+def test_a_pod_mounts_a_secret_through_the_operators_driver(driver_namespace: str, tmp_path: Path) -> None:
+    """The driver the operator installed serves a pod's in-line volume from a real provider (the driver's
+    test provider, on the host, speaking the upstream provider API on the node's provider directory)."""
+    assert TESTPROVIDER.exists(), f"{TESTPROVIDER} missing: `make testprovider` builds it"
+    (tmp_path / "greeting.txt").write_text("hello from the operator test\n")
+    PROVIDER_DIR.mkdir(parents=True, exist_ok=True)
+    socket = PROVIDER_DIR / "operator-test.sock"
+    provider = subprocess.Popen(
+        [str(TESTPROVIDER), "--endpoint", str(socket), "--root-dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for("the provider socket", socket.exists, 10)
+        apply(
+            [
+                {
+                    "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+                    "kind": "SecretProviderClass",
+                    "metadata": {"name": "greeting", "namespace": driver_namespace},
+                    "spec": {
+                        "provider": "operator-test",
+                        "parameters": {"objects": json.dumps({"greeting": "greeting.txt"})},
+                    },
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "reader", "namespace": driver_namespace},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "terminationGracePeriodSeconds": 0,
+                        "containers": [
+                            {
+                                "name": "reader",
+                                "image": "localhost/ssc-base:bookworm",
+                                "imagePullPolicy": "Never",
+                                "command": ["cat", "/mnt/secrets/greeting"],
+                                "volumeMounts": [
+                                    {"name": "secrets", "mountPath": "/mnt/secrets", "readOnly": True}
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {
+                                "name": "secrets",
+                                "csi": {
+                                    "driver": CCD,
+                                    "readOnly": True,
+                                    "volumeAttributes": {"secretProviderClass": "greeting"},
+                                },
+                            }
+                        ],
+                    },
+                },
+            ]
+        )
+        phase = wait_for(
+            "the reader pod to finish",
+            lambda: (
+                kubectl_json("get", "pod", "-n", driver_namespace, "reader")["status"].get("phase")
+                in ("Succeeded", "Failed")
+                and kubectl_json("get", "pod", "-n", driver_namespace, "reader")["status"]["phase"]
+            ),
+            120,
+        )
+        assert phase == "Succeeded"
+        assert kubectl("logs", "-n", driver_namespace, "reader").stdout == "hello from the operator test\n"
+    finally:
+        kubectl(
+            "delete",
+            "pod",
+            "-n",
+            driver_namespace,
+            "reader",
+            "--ignore-not-found",
+            "--wait=true",
+            "--timeout=60s",
+            check=False,
+        )
+        kubectl(
+            "delete",
+            "secretproviderclass",
+            "-n",
+            driver_namespace,
+            "greeting",
+            "--ignore-not-found",
+            check=False,
+        )
+        provider.terminate()
+        provider.wait(timeout=10)
+        socket.unlink(missing_ok=True)
 
 
 def test_crd_validation_refuses_impossible_specs(operator: OperatorProcess) -> None:
