@@ -17,6 +17,7 @@ from typing import Any, cast
 import kopf
 
 from secrets_store_csi.operator.api import DRIVER_NAME, GROUP, OWNER_LABELS, PLURAL, VERSION
+from secrets_store_csi.operator.kube import connection_info
 from secrets_store_csi.operator.reconcile import Context, EmitFn, fetch, reconcile, teardown
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ def emitter(body: Mapping[str, Any]) -> EmitFn:
 
 def build_registry(ctx: Context, resync_seconds: float = 60.0) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection_info()
+
     waiting = {"passes": 0}
 
     async def pass_for_current_object() -> None:

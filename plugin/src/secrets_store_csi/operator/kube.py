@@ -7,6 +7,7 @@ the operator and kopf talk to the same cluster the same way.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import ssl
@@ -67,8 +68,15 @@ def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
 
 
 def connection_info() -> kopf.ConnectionInfo:
+    """In a pod: the service account, with the API server from KUBERNETES_SERVICE_HOST/PORT (no cluster DNS
+    needed); elsewhere: KUBECONFIG (or ~/.kube/config)."""
     settings = kopf.OperatorSettings()
-    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
+    info = kopf.login_with_service_account(settings=settings)
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    if info is not None and host:
+        host = f"[{host}]" if ":" in host else host
+        info = dataclasses.replace(info, server=f"https://{host}:{port}")
+    info = info or kopf.login_with_kubeconfig(settings=settings)
     if info is None:
         raise kopf.LoginError("no service account token and no KUBECONFIG: cannot reach the cluster")
     return info
