@@ -17,8 +17,8 @@ from typing import Any, cast
 import kopf
 
 from secrets_store_csi.operator.api import DRIVER_NAME, GROUP, OWNER_LABELS, PLURAL, VERSION
-from secrets_store_csi.operator.kube import connection_info
-from secrets_store_csi.operator.reconcile import Context, EmitFn, fetch, reconcile, teardown
+from secrets_store_csi.operator.kube import KubeError, connection_info
+from secrets_store_csi.operator.reconcile import Context, EmitFn, reconcile, teardown
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,21 @@ def emitter(body: Mapping[str, Any]) -> EmitFn:
     return emit
 
 
+async def reconcile_now(ctx: Context) -> None:
+    """A pass; API errors become kopf's short retries instead of its default minute."""
+    try:
+        await reconcile(ctx, emitter)
+    except KubeError as error:
+        raise kopf.TemporaryError(str(error), delay=5) from error
+
+
 def build_registry(ctx: Context, resync_seconds: float = 60.0) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    waiting = {"passes": 0}
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info()
-
-    waiting = {"passes": 0}
 
     async def pass_for_current_object() -> None:
         """A pass triggered by something other than the ClusterCSIDriver itself.
@@ -57,24 +64,22 @@ def build_registry(ctx: Context, resync_seconds: float = 60.0) -> kopf.OperatorR
         try:
             async with ctx.lock:
                 pass
-            ccd = await fetch(ctx)
         finally:
             waiting["passes"] -= 1
-        if ccd is None or ccd["metadata"].get("deletionTimestamp"):
-            return
-        await reconcile(ctx, ccd, emitter(ccd))
+        try:
+            await reconcile(ctx, emitter)
+        except KubeError as error:
+            log.warning("pass after a driver object changed: %s (the next pass retries)", error)
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, when=is_ours, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, when=is_ours, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, when=is_ours, registry=registry)
-    async def clustercsidriver_changed(body: kopf.Body, **_: Any) -> None:
-        await reconcile(ctx, body, emitter(body))
+    async def clustercsidriver_changed(**_: Any) -> None:
+        await reconcile_now(ctx)
 
     @kopf.timer(GROUP, VERSION, PLURAL, interval=resync_seconds, when=is_ours, registry=registry)
-    async def resync(body: kopf.Body, **_: Any) -> None:
-        ccd = await fetch(ctx)  # the timer's body may lag behind a status written meanwhile
-        if ccd is not None and not ccd["metadata"].get("deletionTimestamp"):
-            await reconcile(ctx, ccd, emitter(ccd))
+    async def resync(**_: Any) -> None:
+        await reconcile_now(ctx)
 
     @kopf.on.event("apps", "v1", "daemonsets", labels=dict(OWNER_LABELS), registry=registry)
     async def driver_daemonset_event(**_: Any) -> None:
@@ -85,8 +90,11 @@ def build_registry(ctx: Context, resync_seconds: float = 60.0) -> kopf.OperatorR
         await pass_for_current_object()
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, when=is_ours, registry=registry)
-    async def clustercsidriver_deleted(body: kopf.Body, **_: Any) -> None:
-        remaining = await teardown(ctx)
+    async def clustercsidriver_deleted(**_: Any) -> None:
+        try:
+            remaining = await teardown(ctx)
+        except KubeError as error:
+            raise kopf.TemporaryError(str(error), delay=5) from error
         if remaining:
             raise kopf.TemporaryError("waiting for " + ", ".join(remaining) + " to go", delay=2)
         log.info("driver removed; releasing the ClusterCSIDriver %s", DRIVER_NAME)

@@ -244,13 +244,24 @@ def build_status(
     return status, cond.transitions(previous, current)
 
 
-async def reconcile(ctx: Context, ccd: Mapping[str, Any], emit: EmitFn = _no_events) -> Outcome:
-    """One pass for the ClusterCSIDriver `ccd`: act, write status when it changed, emit transition events."""
+async def reconcile(
+    ctx: Context, emit_for: Callable[[Mapping[str, Any]], EmitFn] | None = None
+) -> Outcome | None:
+    """One pass for the ClusterCSIDriver: act, write status when it changed, emit transition events.
+
+    The object is read inside the lock, so the stored status a pass compares with is the one the previous
+    pass wrote. None when there is nothing to do: no ClusterCSIDriver, or it is being deleted (the deletion
+    handler removes the driver).
+    """
     async with ctx.lock:
+        ccd = await fetch(ctx)
+        if ccd is None or (ccd.get("metadata") or {}).get("deletionTimestamp"):
+            return None
         obs = await observe_and_act(ctx, ccd)
         status, moved = build_status(ccd, obs, _now())
         if status != _comparable(ccd.get("status") or {}, status):
             await ctx.client.patch_status(CCD_REF, status)
+        emit = emit_for(ccd) if emit_for is not None else _no_events
         for t in moved:
             emit(
                 "Warning" if t.bad else "Normal", t.reason, f"{t.type} is {t.after}: {t.message}".rstrip(": ")
