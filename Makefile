@@ -38,13 +38,6 @@ test-unit: venv
 test: lint proto-check test-unit test-charts test-operator
 	@echo "make test: every tier passed"
 
-# The operator (issue 6): its chart rendered offline, then the operator run on the host against the local
-# cluster (marker `cluster`), holding the team's driver lock while it installs the driver. The mount test
-# uses the driver's test provider (`testprovider`, from the driver's make verbs).
-test-operator: venv images $(HELM)
-	HELM=$(HELM) $(PYTEST) plugin/tests/operator tests/operator -m "not cluster"
-	HELM=$(HELM) $(PYTEST) -m cluster tests/operator
-
 # Each area brings its own make verbs.
 -include hack/devcluster/devcluster.mk
 -include hack/emulators/emulators.mk
@@ -71,3 +64,10 @@ test-charts-cluster: venv $(HELM)
 # The one image (plugin/Containerfile). BASE_IMAGE=localhost/ssc-base:bookworm on the local cluster.
 image: $(HELM)
 	HELM=$(HELM) hack/image/build.sh
+
+# The operator (issue 6): its chart rendered offline, then the operator run on the host against the local
+# cluster (marker `cluster`), holding the team's driver lock while it installs the driver. The mount test
+# uses the driver's test provider (`testprovider`, from the driver's make verbs).
+test-operator: venv images $(HELM)
+	HELM=$(HELM) $(PYTEST) plugin/tests/operator tests/operator -m "not cluster"
+	HELM=$(HELM) $(PYTEST) -m cluster tests/operator

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "operator"))
 
-from cluster_fixtures import (
+from operator_cluster import (
     CCD,
     OperatorProcess,
     apply,
@@ -31,7 +31,7 @@ from cluster_fixtures import (
     remove_owned_crds,
     wait_for,
 )
-from helpers import kubectl
+from operator_env import kubectl
 
 
 def rss_mib(pid: int) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers import DRIVER_CHART, OPERATOR_CHART, helm_template
+from operator_env import DRIVER_CHART, OPERATOR_CHART, helm_template
 
 # Every option of the driver chart that adds permissions.
 ALL_DRIVER_FEATURES = {

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from cluster_fixtures import (
+from operator_cluster import (
     CCD,
     apply,
     ccd,
@@ -23,7 +23,7 @@ from cluster_fixtures import (
     remove_owned_crds,
     wait_for,
 )
-from helpers import HELM, KUBECONFIG, OPERATOR_CHART, kubectl, kubectl_json
+from operator_env import HELM, KUBECONFIG, OPERATOR_CHART, kubectl, kubectl_json
 
 pytestmark = pytest.mark.cluster
 

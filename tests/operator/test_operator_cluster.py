@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_fixtures import (
+from operator_cluster import (
     CCD,
     OperatorProcess,
     apply,
@@ -33,7 +33,7 @@ from cluster_fixtures import (
     remove_owned_crds,
     wait_for,
 )
-from helpers import CACHE, kubectl, kubectl_json
+from operator_env import CACHE, kubectl, kubectl_json
 
 pytestmark = pytest.mark.cluster
 

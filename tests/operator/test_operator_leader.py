@@ -6,8 +6,8 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from cluster_fixtures import OperatorProcess, new_namespace, wait_for
-from helpers import kubectl, kubectl_json
+from operator_cluster import OperatorProcess, new_namespace, wait_for
+from operator_env import kubectl, kubectl_json
 
 pytestmark = pytest.mark.cluster
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from helpers import (
+from operator_env import (
     DRIVER_CHART,
     HELM,
     KUBECONFIG,
