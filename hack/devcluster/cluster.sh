@@ -692,13 +692,23 @@ cmd_purge() {
 	log "state deleted ($STATE)"
 }
 
+# Several make targets (other areas' tiers too) call `cluster-up`: one change at a time.
+with_lock() {
+	exec 9>/run/ssc-devcluster.lock
+	if ! flock -n 9; then
+		log "another cluster.sh up/down is running: waiting for it"
+		flock -w 600 9 || fail devcluster "still locked after 600s (/run/ssc-devcluster.lock)"
+	fi
+	"$@"
+}
+
 main() {
 	case "${1:-}" in
-	up) cmd_up ;;
-	down) cmd_down ;;
+	up) with_lock cmd_up ;;
+	down) with_lock cmd_down ;;
 	status) cmd_status ;;
 	env) cmd_env ;;
-	purge) cmd_purge ;;
+	purge) with_lock cmd_purge ;;
 	*)
 		echo "usage: $0 {up|down|status|env|purge}" >&2
 		exit 2
