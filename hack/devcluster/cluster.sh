@@ -98,7 +98,7 @@ start_process() {
 	fi
 	mkdir -p "$PIDS" "$LOGS"
 	echo "===== $(date -u +%FT%TZ) starting $name: $*" >>"$LOGS/$name.log"
-	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$PIDS/$name.pid"
 	echo "$key" >"$PIDS/$name.key"
 	log "$name: started (pid $!, log $LOGS/$name.log)"
