@@ -257,3 +257,15 @@ def test_helm_refuses_a_chart_whose_kube_version_constraint_excludes_the_cluster
     res = cluster.helm("install", "tooold", str(chart), "-n", namespace, check=False)
     assert res.returncode != 0
     assert "kubeVersion" in res.stderr or "incompatible" in res.stderr.lower(), res.stderr
+
+
+def test_pod_resolves_service_names_through_cluster_dns(cluster: Cluster, namespace: str) -> None:
+    kubernetes_ip = cluster.kubectl(
+        "-n", "default", "get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"
+    ).stdout
+    client = python_pod(
+        "resolver",
+        "import socket; print(socket.gethostbyname('kubernetes.default.svc.cluster.local'), "
+        "socket.gethostbyname('kubernetes.default'))",
+    )
+    assert run_to_completion(cluster, namespace, client).split() == [kubernetes_ip, kubernetes_ip]
