@@ -662,20 +662,23 @@ cmd_down() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# PSS shares the pages of the multi-call binary among the components that map it.
+pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 
 cmd_status() {
-	local c rc=0 rss total=0
+	local c rc=0 rss total=0 pss=0
 	for c in "${COMPONENTS[@]}"; do
 		if is_running "$c"; then
 			rss="$(rss_kib "$(pid_of "$c")")"
 			total=$((total + rss))
+			pss=$((pss + $(pss_kib "$(pid_of "$c")")))
 			printf '%-24s running (pid %s, RSS %d MiB)\n' "$c" "$(pid_of "$c")" $((rss / 1024))
 		else
 			printf '%-24s stopped\n' "$c"
 			rc=1
 		fi
 	done
-	printf '%-24s %d MiB RSS\n' "total" $((total / 1024))
+	printf '%-24s %d MiB RSS (%d MiB PSS)\n' "total" $((total / 1024)) $((pss / 1024))
 	if [[ -s "$KUBECONFIG_ADMIN" ]] && is_running kube-apiserver; then
 		kubectl_admin get nodes -o wide 2>&1 || rc=1
 	fi
