@@ -63,10 +63,16 @@ node_ip() {
 
 # --- process bookkeeping -------------------------------------------------------------------------
 pid_of() { [[ -f "$PIDS/$1.pid" ]] && cat "$PIDS/$1.pid" || true; }
+# alive PID: the process exists and is not a zombie waiting for PID 1 to reap it.
+alive() {
+	local state
+	state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+	[[ -n "$state" && "$state" != Z ]]
+}
 is_running() {
 	local pid
 	pid="$(pid_of "$1")"
-	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+	[[ -n "$pid" ]] && alive "$pid"
 }
 
 # config_key CMD...: hash of a command line and of the configuration files it names, so that a
@@ -116,17 +122,18 @@ wait_for() {
 	done
 }
 
+# stop_process NAME [GRACE_SECONDS]: SIGTERM, then SIGKILL after the grace period.
 stop_process() {
-	local name="$1" pid i
+	local name="$1" grace="${2:-10}" pid i
 	pid="$(pid_of "$name")"
-	if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+	if [[ -n "$pid" ]] && alive "$pid"; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
+		for ((i = 0; i < grace * 10; i++)); do
+			alive "$pid" || break
 			sleep 0.1
 		done
-		if kill -0 "$pid" 2>/dev/null; then
-			log "$name: still alive after 10s, killing"
+		if alive "$pid"; then
+			log "$name: still alive after ${grace}s, killing"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 		log "$name: stopped"
@@ -651,7 +658,12 @@ cmd_down() {
 	local start=$SECONDS c i
 	step "stop components"
 	for ((i = ${#COMPONENTS[@]} - 1; i >= 1; i--)); do
-		stop_process "${COMPONENTS[$i]}"
+		# The apiserver drains its clients' watches for a long time; its state is in etcd.
+		if [[ "${COMPONENTS[$i]}" == kube-apiserver ]]; then
+			stop_process kube-apiserver 3
+		else
+			stop_process "${COMPONENTS[$i]}"
+		fi
 	done
 	remove_pod_containers
 	stop_process containerd
