@@ -15,7 +15,8 @@ CACHE="${CACHE:-$HOME/.cache/secrets-store-csi}"
 BIN="$CACHE/bin"
 STATE=/var/lib/ssc-devcluster
 PKI="$STATE/pki"
-PIDS="$STATE/pids"
+# Pid files live in /run: after a reboot none is stale (and a reused pid is never taken for ours).
+PIDS=/run/ssc-devcluster/pids
 LOGS=/var/log/ssc-devcluster
 KUBELET_ROOT=/var/lib/kubelet
 CNI_CONF_DIR="$STATE/cni"
@@ -72,7 +73,7 @@ alive() {
 is_running() {
 	local pid
 	pid="$(pid_of "$1")"
-	[[ -n "$pid" ]] && alive "$pid"
+	[[ -n "$pid" ]] && alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F "$1" >/dev/null
 }
 
 # config_key CMD...: hash of a command line and of the configuration files it names, so that a

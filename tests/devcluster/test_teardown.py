@@ -14,7 +14,7 @@ from kubecluster import REPO, Cluster, wait_cluster_ready
 pytestmark = pytest.mark.cluster
 
 CLUSTER_SH = REPO / "hack/devcluster/cluster.sh"
-PIDS = Path("/var/lib/ssc-devcluster/pids")
+PIDS = Path("/run/ssc-devcluster/pids")
 KUBELET_ROOT = "/var/lib/kubelet"
 
 
