@@ -400,6 +400,8 @@ start_containerd() {
 	if ! is_running containerd && [[ -S "$CONTAINERD_SOCK" ]] && ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; then
 		fail containerd "another containerd already serves $CONTAINERD_SOCK (stop it: the devcluster runs its own)"
 	fi
+	# No containerd and no shim: no pod runs, so IPs still allocated are leftovers (a reboot).
+	if ! is_running containerd && ! shims_alive; then release_pod_network; fi
 	start_process containerd containerd --config "$CONTAINERD_CONFIG"
 	wait_for containerd 30 ctr --address "$CONTAINERD_SOCK" version
 	# The CRI plugin must have loaded (it fails when, for example, its config is wrong).
@@ -642,6 +644,14 @@ unmount_kubelet_root() {
 	[[ -z "$left" ]] || fail kubelet "mounts left under $KUBELET_ROOT: $left"
 	# Pod directories are rebuilt by the kubelet; nothing mounted stays under them now.
 	rm -rf --one-file-system "$KUBELET_ROOT/pods" "$KUBELET_ROOT/plugins_registry"
+}
+
+shims_alive() {
+	local f
+	for f in /run/containerd/io.containerd.runtime.v2.task/k8s.io/*/shim.pid; do
+		[[ -s "$f" ]] && alive "$(cat "$f")" && return 0
+	done
+	return 1
 }
 
 # A shim whose task could not be killed through containerd would keep mounts alive: each shim
