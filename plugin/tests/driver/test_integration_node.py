@@ -300,7 +300,9 @@ async def test_sigterm_finishes_calls_in_flight_and_restart_keeps_mounts(
     await client.publish(first, volume_context("first", "shop", "fast"))
     slow = asyncio.create_task(client.publish(harness.target("slow"), volume_context("slow", "shop", "slow")))
     # SIGTERM once the slow call is inside the provider (it answers after 1.5 s).
-    await wait_until(lambda: any(c.endswith(" slow") for c in harness.provider_calls()), "slow call in flight")
+    await wait_until(
+        lambda: any(c.endswith(" slow") for c in harness.provider_calls()), "slow call in flight"
+    )
     harness.procs["driver"].send_signal(signal.SIGTERM)
     await slow  # the call in flight completes
     assert harness.stop("driver") == 0
