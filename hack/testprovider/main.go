@@ -132,6 +132,12 @@ func (s *server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: "identity", Version: "1"})
 		resp.Files = append(resp.Files, &v1alpha1.File{Path: "identity", Mode: int32(perm), Contents: []byte(id)})
 	}
+	if attrs["echoTokens"] == "true" {
+		tok := attrs["csi.storage.k8s.io/serviceAccount.tokens"]
+		sum := sha256.Sum256([]byte(tok))
+		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: "tokens", Version: hex.EncodeToString(sum[:8])})
+		resp.Files = append(resp.Files, &v1alpha1.File{Path: "tokens", Mode: int32(perm), Contents: []byte(tok)})
+	}
 	if attrs["writeSelf"] == "true" && attrs["symlinks"] != "" {
 		links := map[string]string{}
 		if err := json.Unmarshal([]byte(attrs["symlinks"]), &links); err != nil {

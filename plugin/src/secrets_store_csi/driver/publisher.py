@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -10,7 +11,7 @@ from collections import defaultdict
 
 import grpc
 
-from secrets_store_csi.driver import errors, mount, podstatus, secretsync
+from secrets_store_csi.driver import errors, mount, podstatus, secretsync, tokens
 from secrets_store_csi.driver.attributes import VolumeRequest, mount_attributes, permission_json
 from secrets_store_csi.driver.errors import DriverError, PathError
 from secrets_store_csi.driver.kube import KubeClient, KubeError
@@ -234,6 +235,29 @@ class Publisher:
             await asyncio.to_thread(mount.clean_target, target)
         self._locks.pop(target, None)
 
+    async def _fresh_tokens(self, state: VolumeState) -> VolumeRequest:
+        """The volume's request with tokens still valid for the next poll (minted when needed)."""
+        req = state.req
+        margin = self.opts.rotation_poll_interval + 60
+        if self.kube is None or not req.tokens or not tokens.needs_refresh(req.tokens, margin):
+            return req
+        try:
+            fresh = await tokens.mint(
+                self.kube,
+                req.tokens,
+                namespace=req.pod_namespace,
+                service_account=req.service_account,
+                pod=req.pod_name,
+                pod_uid=req.pod_uid,
+            )
+        except (KubeError, ValueError) as exc:
+            log.warning(
+                "minting service-account tokens failed; using the last ones",
+                extra={"pod": req.pod, "error": str(exc)},
+            )
+            return req
+        return dataclasses.replace(req, tokens=fresh)
+
     async def rotate(
         self, target: str, spc_cache: dict[tuple[str, str], SecretProviderClass], poll_started: float
     ) -> bool:
@@ -243,7 +267,7 @@ class Publisher:
             state = self.volumes.get(target)
             if state is None:
                 return False
-            req = state.req
+            req = await self._fresh_tokens(state)
             cache_key = (req.pod_namespace, req.spc_name)
             spc = spc_cache.get(cache_key)
             if spc is None:
