@@ -319,3 +319,70 @@ async def test_rotation_mints_fresh_tokens_for_the_pod_when_the_stored_ones_expi
     assert claims["aud"] == ["ssc-test"]
     assert claims["kubernetes.io"]["pod"]["uid"] == pod["metadata"]["uid"]
     assert minted["ssc-test"]["token"] not in harness.driver_log.read_text()
+
+
+async def test_rotation_rereads_the_node_publish_secret_ref(
+    harness: Harness, client: CsiClient, ns: str
+) -> None:
+    harness.object("pw", "v1")
+    spc(ns, "app", {"pw": "pw"}, echoIdentity="true")
+    kubectl("create", "secret", "generic", "-n", ns, "creds", "--from-literal=cred=alice")
+    pod = apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "web-0", "namespace": ns},
+            "spec": {
+                "nodeSelector": {"ssc-driver-test": "nowhere"},
+                "automountServiceAccountToken": False,
+                "containers": [{"name": "c", "image": "localhost/pause:3.10", "imagePullPolicy": "Never"}],
+                "volumes": [
+                    {
+                        "name": "s",
+                        "csi": {
+                            "driver": "secrets-store.csi.k8s.io",
+                            "readOnly": True,
+                            "volumeAttributes": {"secretProviderClass": "app"},
+                            "nodePublishSecretRef": {"name": "creds"},
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    start(harness, "--enable-secret-rotation", "--rotation-poll-interval", "2s")
+    target = harness.target("web-0")
+    await client.publish(target, ctx_for(pod, "app"), secrets={"cred": "alice"})
+    assert (target / "identity").read_text().endswith("cred=alice")
+    kubectl(
+        "create",
+        "secret",
+        "generic",
+        "-n",
+        ns,
+        "creds",
+        "--from-literal=cred=bob",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    )
+    kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=kubectl(
+            "create",
+            "secret",
+            "generic",
+            "-n",
+            ns,
+            "creds",
+            "--from-literal=cred=bob",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ).stdout,
+    )
+    await wait_until(
+        lambda: (target / "identity").read_text().endswith("cred=bob"), "re-read secret", limit=15
+    )

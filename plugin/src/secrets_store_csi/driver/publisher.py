@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import logging
@@ -14,7 +15,7 @@ import grpc
 from secrets_store_csi.driver import errors, mount, podstatus, secretsync, tokens
 from secrets_store_csi.driver.attributes import VolumeRequest, mount_attributes, permission_json
 from secrets_store_csi.driver.errors import DriverError, PathError
-from secrets_store_csi.driver.kube import KubeClient, KubeError
+from secrets_store_csi.driver.kube import KubeClient, KubeError, pod_path, secret_path
 from secrets_store_csi.driver.metrics import OS_TYPE, Metrics
 from secrets_store_csi.driver.options import Options
 from secrets_store_csi.driver.paths import check_tree_inside
@@ -258,6 +259,37 @@ class Publisher:
             return req
         return dataclasses.replace(req, tokens=fresh)
 
+    async def _fresh_publish_secrets(self, req: VolumeRequest) -> VolumeRequest:
+        """Re-read the volume's nodePublishSecretRef Secret so rotated credentials are used (the pod's
+        spec names it; the Secret is read from the pod's namespace only)."""
+        if self.kube is None or not req.secrets:
+            return req
+        try:
+            pod = await self.kube.get(pod_path(req.pod_namespace, req.pod_name))
+            ref = ""
+            for volume in (pod.get("spec") or {}).get("volumes") or []:
+                csi = volume.get("csi") or {}
+                attrs = csi.get("volumeAttributes") or {}
+                if (
+                    csi.get("driver") == self.opts.driver_name
+                    and attrs.get("secretProviderClass") == req.spc_name
+                ):
+                    ref = (csi.get("nodePublishSecretRef") or {}).get("name", "")
+                    break
+            if not ref:
+                return req
+            secret = await self.kube.get(secret_path(req.pod_namespace, ref))
+        except KubeError as exc:
+            log.warning(
+                "re-reading nodePublishSecretRef failed; using the last data",
+                extra={"pod": req.pod, "error": str(exc)},
+            )
+            return req
+        data = {
+            k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()
+        }
+        return dataclasses.replace(req, secrets=data)
+
     async def rotate(
         self, target: str, spc_cache: dict[tuple[str, str], SecretProviderClass], poll_started: float
     ) -> bool:
@@ -268,6 +300,7 @@ class Publisher:
             if state is None:
                 return False
             req = await self._fresh_tokens(state)
+            req = await self._fresh_publish_secrets(req)
             cache_key = (req.pod_namespace, req.spc_name)
             spc = spc_cache.get(cache_key)
             if spc is None:
