@@ -354,35 +354,8 @@ async def test_rotation_rereads_the_node_publish_secret_ref(
     target = harness.target("web-0")
     await client.publish(target, ctx_for(pod, "app"), secrets={"cred": "alice"})
     assert (target / "identity").read_text().endswith("cred=alice")
-    kubectl(
-        "create",
-        "secret",
-        "generic",
-        "-n",
-        ns,
-        "creds",
-        "--from-literal=cred=bob",
-        "--dry-run=client",
-        "-o",
-        "yaml",
-    )
-    kubectl(
-        "apply",
-        "-f",
-        "-",
-        stdin=kubectl(
-            "create",
-            "secret",
-            "generic",
-            "-n",
-            ns,
-            "creds",
-            "--from-literal=cred=bob",
-            "--dry-run=client",
-            "-o",
-            "yaml",
-        ).stdout,
-    )
+    bob = base64.b64encode(b"bob").decode()
+    kubectl("patch", "secret", "-n", ns, "creds", "--type=merge", "-p", json.dumps({"data": {"cred": bob}}))
     await wait_until(
         lambda: (target / "identity").read_text().endswith("cred=bob"), "re-read secret", limit=15
     )
