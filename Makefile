@@ -47,9 +47,14 @@ HELM_VERSION ?= $(shell sed -n 's/^HELM_VERSION=//p' $(ROOT)/hack/devcluster/ver
 HELM := $(CACHE)/bin/helm
 CHARTS := $(sort $(wildcard $(ROOT)/charts/*/Chart.yaml))
 
+# hack/devcluster/build.sh builds the pinned helm (stripped, version stamped) as $(CACHE)/bin/helm; without
+# it, go install does.
 $(HELM):
-	mkdir -p $(CACHE)/bin
-	GOBIN=$(CACHE)/bin CGO_ENABLED=0 nice -n 10 go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@if [ -x $(ROOT)/hack/devcluster/build.sh ]; then $(ROOT)/hack/devcluster/build.sh helm; else \
+	  mkdir -p $(CACHE)/bin; \
+	  GOBIN=$(CACHE)/bin CGO_ENABLED=0 nice -n 10 go install -trimpath \
+	    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
+	fi
 
 helm: $(HELM)
 
