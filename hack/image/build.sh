@@ -17,11 +17,13 @@ ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 "$HERE/stage-context.sh" "$ctx" >/dev/null
 
-args=(--format oci -f "$ctx/plugin/Containerfile" -t "$IMAGE"
+args=(--format oci --layers -f "$ctx/plugin/Containerfile" -t "$IMAGE"
       --build-arg "VERSION=$VERSION"
       --build-arg "REVISION=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
       --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
 [[ -z ${BASE_IMAGE:-} ]] || args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+# A local base (localhost/...) exists only in this machine's storage: never try to pull it.
+[[ ${BASE_IMAGE:-} != localhost/* ]] || args+=(--pull-never)
 # The CA bundle pip trusts on this host (a TLS-intercepting proxy's CA, for example), mounted for the
 # builder's pip only; nothing of it lands in the image.
 ca=${BUILD_CA_BUNDLE:-${PIP_CERT:-${SSL_CERT_FILE:-}}}

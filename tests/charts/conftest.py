@@ -27,17 +27,31 @@ class Kube:
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
-    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([self.kubectl_bin, *args], input=stdin, capture_output=True, text=True,
-                              env=self.env(), timeout=timeout, check=False)
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [self.kubectl_bin, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=timeout,
+            check=False,
+        )
         if check and proc.returncode:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc
 
     def helm(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([helm_binary(), *args], capture_output=True, text=True, env=self.env(),
-                              timeout=timeout, check=False)
+        proc = subprocess.run(
+            [helm_binary(), *args],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=timeout,
+            check=False,
+        )
         if check and proc.returncode:
             raise AssertionError(f"helm {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc
@@ -54,8 +68,13 @@ def kube() -> Kube:
     k = Kube(KUBECONFIG)
     deadline = time.monotonic() + 60
     while True:
-        proc = k.kubectl("get", "nodes", "-o",
-                         "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}", check=False)
+        proc = k.kubectl(
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
+            check=False,
+        )
         if proc.returncode == 0 and "True" in proc.stdout:
             return k
         if time.monotonic() > deadline:
