@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,11 +83,24 @@ def kube() -> Kube:
         time.sleep(2)
 
 
+def _make_namespace(kube: Kube, hint: str) -> str:
+    name = "".join(ch if ch.isalnum() else "-" for ch in f"charts-{hint[:30].lower()}").strip("-")
+    name = f"{name}-{uuid.uuid4().hex[:6]}"
+    kube.kubectl("create", "namespace", name)
+    return name
+
+
 @pytest.fixture
 def charts_namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     """A throwaway namespace prefixed with this suite's name, deleted afterwards."""
-    name = f"charts-{request.node.name[:40].lower()}"
-    name = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")[:55] + f"-{os.getpid() % 10000}"
-    kube.kubectl("create", "namespace", name)
+    name = _make_namespace(kube, request.node.originalname)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def dry_run_namespace(kube: Kube) -> Iterator[str]:
+    """One namespace for the server-side dry runs (they create nothing in it)."""
+    name = _make_namespace(kube, "dry-run")
     yield name
     kube.kubectl("delete", "namespace", name, "--wait=false", check=False)

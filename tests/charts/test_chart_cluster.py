@@ -19,9 +19,9 @@ OPTIONAL_APIS = {"ServiceMonitor": "monitoring.coreos.com/v1"}
 
 @pytest.mark.parametrize(("chart", "values"), SCENARIOS, ids=[f"{c}:{f.name}" for c, f in SCENARIOS])
 def test_every_rendered_scenario_passes_a_server_side_dry_run(
-    kube: Kube, charts_namespace: str, chart, values
+    kube: Kube, dry_run_namespace: str, chart, values
 ):
-    docs = render(chart, files=(values,), include_crds=True, namespace=charts_namespace)
+    docs = render(chart, files=(values,), include_crds=True, namespace=dry_run_namespace)
     kept = [d for d in docs if d["kind"] not in OPTIONAL_APIS or kube.served(OPTIONAL_APIS[d["kind"]])]
     dropped = {d["kind"] for d in docs} - {d["kind"] for d in kept}
     assert dropped <= set(OPTIONAL_APIS), dropped
