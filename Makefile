@@ -67,8 +67,10 @@ test-charts: venv $(HELM)
 	@for c in $(dir $(CHARTS)); do $(HELM) lint --strict --quiet $$c; done
 	HELM=$(HELM) $(PYTEST) -m "not cluster" tests/charts
 
-# Server-side dry run of every rendered scenario and a real install (needs the local cluster).
-test-charts-cluster: venv $(HELM)
+# On the local cluster: server-side dry run of every rendered scenario, the managed-Secrets admission policy,
+# and a real install of the driver + AWS provider charts mounting a secret from moto (project image from
+# `images`, moto from `emulators-up`; holds /tmp/ssc-cluster-driver.lock while installed).
+test-charts-cluster: venv $(HELM) images emulators-up
 	HELM=$(HELM) $(PYTEST) -m cluster tests/charts
 
 # The one image (plugin/Containerfile). BASE_IMAGE=localhost/ssc-base:bookworm on the local cluster.
