@@ -1,64 +1,13 @@
-"""Fixtures for the chart tests that need the local cluster (marker `cluster`)."""
+"""Fixtures for the chart tests that need the local cluster (marker `cluster`); helpers in chartcluster.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from chartrender import helm_binary
-
-KUBECONFIG = Path(os.environ.get("SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig"))
-
-
-class Kube:
-    """kubectl and helm against the local cluster's admin kubeconfig."""
-
-    def __init__(self, kubeconfig: Path) -> None:
-        self.kubeconfig = kubeconfig
-        cache = Path(os.environ.get("CACHE", str(Path.home() / ".cache" / "secrets-store-csi")))
-        local = cache / "bin" / "kubectl"
-        self.kubectl_bin = str(local) if local.exists() else (shutil.which("kubectl") or "kubectl")
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-
-    def kubectl(
-        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [self.kubectl_bin, *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env(),
-            timeout=timeout,
-            check=False,
-        )
-        if check and proc.returncode:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
-        return proc
-
-    def helm(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [helm_binary(), *args],
-            capture_output=True,
-            text=True,
-            env=self.env(),
-            timeout=timeout,
-            check=False,
-        )
-        if check and proc.returncode:
-            raise AssertionError(f"helm {' '.join(args)} failed: {proc.stderr.strip()}")
-        return proc
-
-    def served(self, api_version: str) -> bool:
-        return self.kubectl("get", "--raw", f"/apis/{api_version}", check=False).returncode == 0
+from chartcluster import KUBECONFIG, Kube
 
 
 @pytest.fixture(scope="session")

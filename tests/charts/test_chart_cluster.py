@@ -7,8 +7,8 @@ import time
 
 import pytest
 import yaml
+from chartcluster import Kube
 from chartrender import CHARTS, ci_values, find, render
-from conftest import Kube
 
 pytestmark = pytest.mark.cluster
 

@@ -6,60 +6,18 @@ project image `make images` builds (localhost/secrets-store-csi:0.1.0; SSC_IMAGE
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
+from chartcluster import CRDS, IMAGE_TAG, Kube, driver_lock, emulator_env
 from chartrender import CHARTS_DIR
-from conftest import Kube
 
 pytestmark = [pytest.mark.cluster, pytest.mark.emulators]
 
-LOCK = "/tmp/ssc-cluster-driver.lock"
-IMAGE_TAG = os.environ.get("SSC_IMAGE_TAG", "0.1.0")
 ROLE = "arn:aws:iam::123456789012:role/charts-install-test"
-CRDS = (
-    "secretproviderclasses.secrets-store.csi.x-k8s.io",
-    "secretproviderclasspodstatuses.secrets-store.csi.x-k8s.io",
-)
-
-
-@contextlib.contextmanager
-def driver_lock(timeout: float = 1200) -> Iterator[None]:
-    """flock(2) on the team's lock file, the same lock as `flock /tmp/ssc-cluster-driver.lock`."""
-    with open(LOCK, "a") as f:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                assert time.monotonic() < deadline, f"{LOCK} held by someone else for {timeout}s"
-                time.sleep(2)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def emulator_env() -> dict[str, str]:
-    cache = Path(os.environ.get("CACHE", str(Path.home() / ".cache" / "secrets-store-csi")))
-    path = cache / "emulators" / "env"
-    if not path.exists():
-        pytest.fail(f"{path} does not exist: run `make emulators-up`")
-    env = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = value.strip().strip("'\"")
-    return env
 
 
 def leftovers(kube: Kube, releases: tuple[str, ...], namespace: str) -> list[str]:
