@@ -126,7 +126,7 @@ def _from_daemonset(obs: Observation, hold_reason: str, hold_message: str) -> tu
     else:
         available = Condition(
             "Available",
-            _bool(ds.available > 0 or ds.desired == 0),
+            _bool(ds.up),
             hold_reason,
             f"{hold_message}; {ds.counts}",
         )
