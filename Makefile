@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 export CACHE
 
-.PHONY: help venv proto proto-check lint test test-unit test-operator demo helm test-charts test-charts-cluster image
+.PHONY: help venv proto proto-check lint test test-unit demo helm test-charts test-charts-cluster image test-emulators test-operator
 
 help:
 	@echo "make demo   run the demo on the local cluster with the emulators"
@@ -35,12 +35,17 @@ lint: venv
 test-unit: venv
 	$(PYTEST) -m "not integration and not emulators and not cluster and not sanity" plugin/tests
 
-test: lint proto-check test-unit test-charts test-operator
+# Providers against moto and OpenBao through their real gRPC sockets; starts the emulators itself.
+test-emulators: venv emulators-up
+	$(PYTEST) -m "emulators and not cluster" plugin/tests
+
+test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.
 -include hack/devcluster/devcluster.mk
 -include hack/emulators/emulators.mk
+-include hack/driver/driver.mk
 
 # Helm charts (charts/): helm built from its Go module at the pinned version; lint + pytest over `helm template`.
 HELM_VERSION ?= $(shell sed -n 's/^HELM_VERSION=//p' $(ROOT)/hack/devcluster/versions.env)
