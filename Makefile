@@ -80,6 +80,6 @@ image: $(HELM)
 # The operator (issue 6): its chart rendered offline, then the operator run on the host against the local
 # cluster (marker `cluster`), holding the team's driver lock while it installs the driver. The mount test
 # uses the driver's test provider (`testprovider`, from the driver's make verbs).
-test-operator: venv images $(HELM)
+test-operator: venv images testprovider $(HELM)
 	HELM=$(HELM) $(PYTEST) plugin/tests/operator tests/operator -m "not cluster"
 	HELM=$(HELM) $(PYTEST) -m cluster tests/operator
