@@ -35,9 +35,10 @@ lint: venv
 test-unit: venv
 	$(PYTEST) -m "not integration and not emulators and not cluster and not sanity" plugin/tests
 
-test: lint proto-check test-unit
+test: lint proto-check test-unit test-ansible-lint test-ansible
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.
 -include hack/devcluster/devcluster.mk
 -include hack/emulators/emulators.mk
+-include hack/ansible/ansible.mk

@@ -1,0 +1,46 @@
+# Ansible: the controller venv, lint of roles/playbooks/molecule, the fail-fast tests, molecule on the local cluster.
+# The Ansible tools live in a venv of their own ($CACHE/venv-ansible, from requirements-ansible.txt): ansible-lint
+# and molecule pin ansible-core and ansible-compat, which must not constrain the project's .venv.
+ANSIBLE_VENV ?= $(CACHE)/venv-ansible
+ANSIBLE_BIN := $(ANSIBLE_VENV)/bin
+ANSIBLE_ENV := PATH="$(ANSIBLE_BIN):$(CACHE)/bin:$$PATH" ANSIBLE_CONFIG=$(ROOT)/ansible.cfg
+KUBECONFIG_LOCAL ?= /var/lib/ssc-devcluster/admin.kubeconfig
+CLUSTER_LOCK ?= /tmp/ssc-cluster-driver.lock
+
+.PHONY: ansible-venv test-ansible-lint test-ansible test-molecule ansible-install ansible-uninstall
+
+$(ANSIBLE_VENV)/.installed: requirements-ansible.txt
+	python3 -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_BIN)/pip install --quiet --upgrade pip
+	$(ANSIBLE_BIN)/pip install --quiet -r requirements-ansible.txt
+	touch $@
+
+ansible-venv: $(ANSIBLE_VENV)/.installed
+
+# yamllint, ansible-lint (production profile), the pinned collection versions, molecule syntax of both scenarios.
+test-ansible-lint: ansible-venv
+	cd $(ROOT) && $(ANSIBLE_ENV) hack/ansible/check-collections.sh
+	cd $(ROOT) && $(ANSIBLE_ENV) yamllint --strict .
+	cd $(ROOT) && $(ANSIBLE_ENV) ansible-lint
+	cd $(ROOT) && $(ANSIBLE_ENV) ansible-playbook --syntax-check playbooks/install.yml playbooks/uninstall.yml playbooks/demo.yml
+	cd $(ROOT) && $(ANSIBLE_ENV) molecule syntax -s default
+	cd $(ROOT) && $(ANSIBLE_ENV) molecule syntax -s kind
+
+# Bad input refused by the argument specs and fail-fast preflight; needs no cluster.
+test-ansible: ansible-venv
+	cd $(ROOT) && $(ANSIBLE_ENV) $(ANSIBLE_BIN)/python -m pytest -p no:cacheprovider -m "ansible and not cluster" tests/ansible
+
+ansible-install: ansible-venv
+	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) ansible-playbook playbooks/install.yml \
+	  -e @playbooks/vars/local-emulators.yml
+
+ansible-uninstall: ansible-venv
+	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) ansible-playbook playbooks/uninstall.yml \
+	  -e secrets_store_csi_uninstall_stop_workloads=true
+
+# The whole lifecycle on the local cluster (create = cluster-up + images, destroy = cluster-down), holding the
+# cluster-wide driver lock. MOLECULE_DESTROY=never keeps a shared cluster up afterwards.
+MOLECULE_DESTROY ?= always
+test-molecule: ansible-venv
+	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) flock $(CLUSTER_LOCK) \
+	  molecule test -s default --destroy=$(MOLECULE_DESTROY)
