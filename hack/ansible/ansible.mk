@@ -25,6 +25,10 @@ test-ansible-lint: ansible-venv
 	cd $(ROOT) && $(ANSIBLE_ENV) ansible-playbook --syntax-check playbooks/install.yml playbooks/uninstall.yml playbooks/demo.yml
 	cd $(ROOT) && $(ANSIBLE_ENV) molecule syntax -s default
 	cd $(ROOT) && $(ANSIBLE_ENV) molecule syntax -s kind
+	cd $(ROOT) && $(ANSIBLE_ENV) ANSIBLE_ROLES_PATH=$(ROOT)/roles MOLECULE_PROJECT_DIRECTORY=$(ROOT) \
+	  MOLECULE_EPHEMERAL_DIRECTORY=/tmp MOLECULE_INSTANCE_CONFIG=/tmp/instance_config.yml \
+	  ansible-playbook --syntax-check -e @playbooks/vars/local-emulators.yml -e @molecule/default/vars.yml \
+	  $(filter-out %/vars.yml %/molecule.yml,$(wildcard molecule/default/*.yml)) $(filter-out %/vars.yml %/molecule.yml,$(wildcard molecule/kind/*.yml))
 
 # Bad input refused by the argument specs and fail-fast preflight; needs no cluster.
 test-ansible: ansible-venv
