@@ -32,7 +32,7 @@ test-ansible-lint: ansible-venv
 
 # Bad input refused by the argument specs and fail-fast preflight; needs no cluster.
 test-ansible: ansible-venv
-	cd $(ROOT) && $(ANSIBLE_ENV) $(ANSIBLE_BIN)/python -m pytest -p no:cacheprovider -m "ansible and not cluster" tests/ansible
+	cd $(ROOT) && $(ANSIBLE_ENV) $(ANSIBLE_BIN)/python -m pytest -p no:cacheprovider -W ignore::pytest.PytestConfigWarning -m "ansible and not cluster" tests/ansible
 
 ansible-install: ansible-venv
 	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) ansible-playbook playbooks/install.yml \
