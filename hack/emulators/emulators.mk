@@ -1,0 +1,22 @@
+# Backend emulators for the provider tests and the demo (hack/emulators/emulators.sh does the work).
+.PHONY: emulators-up emulators-down emulators-status
+
+emulators-up: venv
+	CACHE=$(CACHE) VENV=$(VENV) hack/emulators/emulators.sh up
+
+emulators-down:
+	CACHE=$(CACHE) VENV=$(VENV) hack/emulators/emulators.sh down
+
+emulators-status:
+	CACHE=$(CACHE) VENV=$(VENV) hack/emulators/emulators.sh status
+
+# Provider figures (backend calls per mount, Mount latency, RSS) against the emulators.
+.PHONY: bench-providers
+bench-providers: venv emulators-up
+	$(PY) bench/providers_mount.py
+
+# Providers on the local cluster: Vault's Kubernetes auth via TokenReview, AWS IRSA via the service account's
+# annotation. Needs the devcluster verbs (hack/devcluster/devcluster.mk) for cluster-up.
+.PHONY: test-providers-cluster
+test-providers-cluster: venv emulators-up cluster-up
+	$(PYTEST) -m cluster tests/providers
