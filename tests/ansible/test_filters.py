@@ -1,4 +1,4 @@
-"""The pure logic behind the roles' decisions: which workloads mount the driver, which DaemonSets are not Ready."""
+"""The logic behind the roles' decisions: which workloads mount the driver, which DaemonSets are not Ready."""
 
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ workloads_mod = load(ROLES / "secrets_store_csi_uninstall" / "filter_plugins" / 
 driver_mod = load(ROLES / "secrets_store_csi_driver" / "filter_plugins" / "driver_status.py")
 
 
-def pod(name: str, ns: str = "app", driver: str | None = "secrets-store.csi.k8s.io",
-        owner: tuple[str, str] | None = None) -> dict[str, Any]:
+def pod(
+    name: str,
+    ns: str = "app",
+    driver: str | None = "secrets-store.csi.k8s.io",
+    owner: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     volumes = [{"name": "cfg", "configMap": {"name": "x"}}]
     if driver:
         volumes.append({"name": "secrets", "csi": {"driver": driver, "readOnly": True}})
@@ -40,8 +44,14 @@ def pod(name: str, ns: str = "app", driver: str | None = "secrets-store.csi.k8s.
 
 
 def owned(kind: str, name: str, ns: str, owner: tuple[str, str]) -> dict[str, Any]:
-    return {"kind": kind, "metadata": {"name": name, "namespace": ns,
-                                       "ownerReferences": [{"kind": owner[0], "name": owner[1], "controller": True}]}}
+    return {
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "ownerReferences": [{"kind": owner[0], "name": owner[1], "controller": True}],
+        },
+    }
 
 
 def test_pods_of_a_deployment_are_reported_once_as_the_deployment() -> None:
@@ -65,10 +75,17 @@ def test_cronjob_pods_name_the_cronjob_and_the_job_to_delete() -> None:
 
 
 def test_bare_pods_statefulsets_and_daemonsets_are_reported_as_themselves() -> None:
-    pods = [pod("lonely"), pod("db-0", owner=("StatefulSet", "db")), pod("agent-x", ns="kube-system",
-                                                                        owner=("DaemonSet", "agent"))]
+    pods = [
+        pod("lonely"),
+        pod("db-0", owner=("StatefulSet", "db")),
+        pod("agent-x", ns="kube-system", owner=("DaemonSet", "agent")),
+    ]
     got = [(w["namespace"], w["kind"], w["name"]) for w in workloads_mod.workloads(pods)]
-    assert got == [("app", "Pod", "lonely"), ("app", "StatefulSet", "db"), ("kube-system", "DaemonSet", "agent")]
+    assert got == [
+        ("app", "Pod", "lonely"),
+        ("app", "StatefulSet", "db"),
+        ("kube-system", "DaemonSet", "agent"),
+    ]
 
 
 def test_a_replicaset_whose_owner_is_unknown_is_reported_as_the_replicaset() -> None:
@@ -78,25 +95,37 @@ def test_a_replicaset_whose_owner_is_unknown_is_reported_as_the_replicaset() -> 
 
 def test_same_names_in_two_namespaces_are_two_workloads() -> None:
     pods = [pod("a", ns="one"), pod("a", ns="two")]
-    assert workloads_mod.describe(workloads_mod.workloads(pods)) == ["one/Pod/a (pods: a)", "two/Pod/a (pods: a)"]
+    assert workloads_mod.describe(workloads_mod.workloads(pods)) == [
+        "one/Pod/a (pods: a)",
+        "two/Pod/a (pods: a)",
+    ]
 
 
 def ds(desired: int, ready: int, updated: int, generation: int = 1, observed: int = 1) -> dict[str, Any]:
-    return {"metadata": {"namespace": "ssc", "name": "driver", "generation": generation},
-            "status": {"desiredNumberScheduled": desired, "numberReady": ready, "updatedNumberScheduled": updated,
-                       "observedGeneration": observed}}
+    return {
+        "metadata": {"namespace": "ssc", "name": "driver", "generation": generation},
+        "status": {
+            "desiredNumberScheduled": desired,
+            "numberReady": ready,
+            "updatedNumberScheduled": updated,
+            "observedGeneration": observed,
+        },
+    }
 
 
 def test_a_fully_rolled_out_daemonset_is_ready() -> None:
     assert driver_mod.not_ready([ds(1, 1, 1)]) == []
 
 
-@pytest.mark.parametrize(("daemonset", "why"), [
-    (ds(0, 0, 0), "0/0 ready"),
-    (ds(2, 1, 2), "1/2 ready"),
-    (ds(1, 1, 0), "0 updated"),
-    (ds(1, 1, 1, generation=2, observed=1), "spec change not yet observed"),
-])
+@pytest.mark.parametrize(
+    ("daemonset", "why"),
+    [
+        (ds(0, 0, 0), "0/0 ready"),
+        (ds(2, 1, 2), "1/2 ready"),
+        (ds(1, 1, 0), "0 updated"),
+        (ds(1, 1, 1, generation=2, observed=1), "spec change not yet observed"),
+    ],
+)
 def test_a_daemonset_not_rolled_out_is_reported_with_why(daemonset: dict[str, Any], why: str) -> None:
     [line] = driver_mod.not_ready([daemonset])
     assert line.startswith("ssc/driver: ") and why in line

@@ -1,28 +1,13 @@
-"""Fixtures for the testinfra checks of the molecule scenario: the workload pods, reached with the kubectl backend."""
+"""Fixtures for the molecule scenario's testinfra checks: the workload pods, via the kubectl backend."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
 import yaml
-
-SCENARIO = Path(__file__).resolve().parent.parent
-
-
-def kubectl_json(*args: str) -> Any:
-    out = subprocess.run(
-        ["kubectl", "--kubeconfig", os.environ["KUBECONFIG"], *args, "-o", "json"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout)
+from molecule_helpers import SCENARIO, kubectl_json
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +37,3 @@ def workload_pods(namespace: str, providers: list[str]) -> list[tuple[str, str]]
     ]
     assert found, f"no running workload pods in {namespace}"
     return found
-
-
-def pod_host(name: str, namespace: str, container: str | None = "app") -> Any:
-    spec = f"kubectl://{name}?namespace={namespace}"
-    if container:
-        spec += f"&container={container}"
-    return testinfra.get_host(spec, kubeconfig=os.environ["KUBECONFIG"])

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import kubectl_json, pod_host
+from molecule_helpers import kubectl_json, pod_host
 
 pytestmark = [pytest.mark.ansible, pytest.mark.cluster]
 
@@ -24,7 +24,10 @@ def test_every_pod_sees_the_rotated_content_with_the_file_modes_asked_for(
         host = pod_host(pod, namespace)
         for name, key, mode in FILES[provider]:
             path = f"/mnt/secrets-store/{name}"
-            assert host.file(path).content_string == scenario_vars["molecule_values"][key]["after"], (pod, path)
+            assert host.file(path).content_string == scenario_vars["molecule_values"][key]["after"], (
+                pod,
+                path,
+            )
             assert host.check_output("stat -L -c %%a %s", path) == mode, (pod, path)
 
 
@@ -51,7 +54,9 @@ def test_the_synced_secret_reached_the_aws_pods_environment_at_start(
 
 
 def test_driver_metrics_count_a_publish_for_every_workload_pod(workload_pods: list[tuple[str, str]]) -> None:
-    drivers = kubectl_json("get", "pods", "-A", "-l", "app.kubernetes.io/name=secrets-store-csi-driver")["items"]
+    drivers = kubectl_json("get", "pods", "-A", "-l", "app.kubernetes.io/name=secrets-store-csi-driver")[
+        "items"
+    ]
     assert drivers, "no driver pod"
     total = 0.0
     for pod in drivers:

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def not_ready(daemonsets: Iterable[Mapping[str, Any]]) -> list[str]:
-    """`<namespace>/<name>: <ready>/<desired> ready, <updated> updated` for each DaemonSet not fully rolled out.
+    """`<namespace>/<name>: <ready>/<desired> ready, <updated> updated` per DaemonSet not rolled out.
 
     A DaemonSet that schedules no pod at all counts as not ready: a driver that runs nowhere mounts nothing.
     """
@@ -20,10 +20,9 @@ def not_ready(daemonsets: Iterable[Mapping[str, Any]]) -> list[str]:
         updated = int(status.get("updatedNumberScheduled") or 0)
         stale = int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0)
         if desired == 0 or ready != desired or updated != desired or stale:
-            out.append(
-                f"{meta.get('namespace', '')}/{meta.get('name', '')}: {ready}/{desired} ready, {updated} updated"
-                + (", spec change not yet observed" if stale else "")
-            )
+            where = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+            why = f"{ready}/{desired} ready, {updated} updated"
+            out.append(f"{where}: {why}" + (", spec change not yet observed" if stale else ""))
     return out
 
 

@@ -69,7 +69,8 @@ def workloads(
             if grand is not None:
                 kind, name = grand.get("kind", ""), grand.get("name", "")
         entry = found.setdefault(
-            (namespace, kind, name), {"namespace": namespace, "kind": kind, "name": name, "pods": [], "jobs": []}
+            (namespace, kind, name),
+            {"namespace": namespace, "kind": kind, "name": name, "pods": [], "jobs": []},
         )
         entry["pods"].append(meta.get("name", ""))
         if job is not None and job not in entry["jobs"]:
