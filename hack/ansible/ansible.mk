@@ -6,6 +6,8 @@ ANSIBLE_BIN := $(ANSIBLE_VENV)/bin
 ANSIBLE_ENV := PATH="$(ANSIBLE_BIN):$(CACHE)/bin:$$PATH" ANSIBLE_CONFIG=$(ROOT)/ansible.cfg
 KUBECONFIG_LOCAL ?= /var/lib/ssc-devcluster/admin.kubeconfig
 CLUSTER_LOCK ?= /tmp/ssc-cluster-driver.lock
+# The Ansible content yamllint checks (charts and other YAML have their own linters).
+ANSIBLE_YAML := roles playbooks molecule inventory requirements.yml .yamllint .ansible-lint
 
 .PHONY: ansible-venv test-ansible-lint test-ansible test-molecule ansible-install ansible-uninstall
 
@@ -20,7 +22,7 @@ ansible-venv: $(ANSIBLE_VENV)/.installed
 # yamllint, ansible-lint (production profile), the pinned collection versions, molecule syntax of both scenarios.
 test-ansible-lint: ansible-venv
 	cd $(ROOT) && $(ANSIBLE_ENV) hack/ansible/check-collections.sh
-	cd $(ROOT) && $(ANSIBLE_ENV) yamllint --strict .
+	cd $(ROOT) && $(ANSIBLE_ENV) yamllint --strict $(ANSIBLE_YAML)
 	cd $(ROOT) && $(ANSIBLE_ENV) ansible-lint
 	cd $(ROOT) && $(ANSIBLE_ENV) ansible-playbook --syntax-check playbooks/install.yml playbooks/uninstall.yml playbooks/demo.yml
 	cd $(ROOT) && $(ANSIBLE_ENV) molecule syntax -s default
@@ -34,17 +36,17 @@ test-ansible-lint: ansible-venv
 test-ansible: ansible-venv
 	cd $(ROOT) && $(ANSIBLE_ENV) $(ANSIBLE_BIN)/python -m pytest -p no:cacheprovider -W ignore::pytest.PytestConfigWarning -m "ansible and not cluster" tests/ansible
 
-ansible-install: ansible-venv
+ansible-install: ansible-venv helm
 	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) ansible-playbook playbooks/install.yml \
 	  -e @playbooks/vars/local-emulators.yml
 
-ansible-uninstall: ansible-venv
+ansible-uninstall: ansible-venv helm
 	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) ansible-playbook playbooks/uninstall.yml \
 	  -e secrets_store_csi_uninstall_stop_workloads=true
 
 # The whole lifecycle on the local cluster (create = cluster-up + images, destroy = cluster-down), holding the
 # cluster-wide driver lock. MOLECULE_DESTROY=never keeps a shared cluster up afterwards.
 MOLECULE_DESTROY ?= always
-test-molecule: ansible-venv
+test-molecule: ansible-venv helm
 	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) flock $(CLUSTER_LOCK) \
 	  molecule test -s default --destroy=$(MOLECULE_DESTROY)
