@@ -50,3 +50,17 @@ MOLECULE_DESTROY ?= always
 test-molecule: ansible-venv helm
 	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) flock $(CLUSTER_LOCK) \
 	  molecule test -s default --destroy=$(MOLECULE_DESTROY)
+
+# `make demo`: everything from a fresh machine: cluster, images, emulators, install.yml (AWS provider pointing at
+# moto on the node address), then demo.yml mounts a secret from the emulator into a pod and prints it.
+# Leaves the stack running; `make demo-clean` removes the demo namespace and runs uninstall.yml.
+.PHONY: demo-clean
+demo: ansible-venv helm cluster-up images emulators-up
+	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) ansible-playbook playbooks/install.yml \
+	  -e @playbooks/vars/local-emulators.yml
+	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) ansible-playbook playbooks/demo.yml
+	@echo "clean up: make demo-clean"
+
+demo-clean: ansible-venv helm
+	$(CACHE)/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL) delete namespace ssc-demo --ignore-not-found --wait
+	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) ansible-playbook playbooks/uninstall.yml
