@@ -39,13 +39,14 @@ test-unit: venv
 test-emulators: venv emulators-up
 	$(PYTEST) -m "emulators and not cluster" plugin/tests
 
-test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator
+test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator test-ansible-lint test-ansible
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.
 -include hack/devcluster/devcluster.mk
 -include hack/emulators/emulators.mk
 -include hack/driver/driver.mk
+-include hack/ansible/ansible.mk
 
 # Helm charts (charts/): helm built from its Go module at the pinned version; lint + pytest over `helm template`.
 HELM_VERSION ?= $(shell sed -n 's/^HELM_VERSION=//p' $(ROOT)/hack/devcluster/versions.env)
