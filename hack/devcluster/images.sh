@@ -20,7 +20,6 @@ REGISTRAR_IMAGE="localhost/csi-node-driver-registrar:$REGISTRAR_VERSION"
 LIVENESSPROBE_IMAGE="localhost/livenessprobe:$LIVENESSPROBE_VERSION"
 PROJECT_IMAGE=localhost/secrets-store-csi:0.1.0
 PROJECT_CONTAINERFILE="$ROOT/plugin/Containerfile"
-PROJECT_CONTEXT="${PROJECT_CONTEXT:-$ROOT}"
 # Packages of the base image beyond debootstrap's minbase variant.
 BASE_PACKAGES=python3,ca-certificates
 mkdir -p "$IMGCACHE"
@@ -154,6 +153,7 @@ build_project() {
 	fi
 	require_containerd
 	build_base
+	# The image carries the charts and helm too (for the operator): they are part of its key.
 	local key logf="$IMGCACHE/project-build.log" helm_key=""
 	[[ ! -e "$BIN/helm" ]] || helm_key="$(binary_key "$BIN/helm")"
 	key="$(cd "$ROOT" && git ls-files -s plugin charts hack/image | sha256sum | cut -c1-16)-$(cat "$IMGCACHE/base.key")-$helm_key"
@@ -162,13 +162,10 @@ build_project() {
 		return 0
 	fi
 	log "building $PROJECT_IMAGE from $PROJECT_CONTAINERFILE (log: $logf)"
-	if [[ -x "$ROOT/hack/image/build.sh" ]]; then
-		IMAGE="$PROJECT_IMAGE" BASE_IMAGE="$BASE_IMAGE" HELM="$BIN/helm" "$ROOT/hack/image/build.sh" >"$logf" 2>&1 ||
-			fail "hack/image/build.sh ($PROJECT_IMAGE)" "$logf"
-	else
-		buildah bud --network host -f "$PROJECT_CONTAINERFILE" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-			-t "$PROJECT_IMAGE" "$PROJECT_CONTEXT" >"$logf" 2>&1 || fail "buildah bud $PROJECT_IMAGE" "$logf"
-	fi
+	# hack/image/build.sh stages the context (plugin/, charts/, helm), gives the builder the host's network
+	# and the CA bundle pip trusts here.
+	IMAGE="$PROJECT_IMAGE" BASE_IMAGE="$BASE_IMAGE" HELM="$BIN/helm" "$ROOT/hack/image/build.sh" >"$logf" 2>&1 ||
+		fail "hack/image/build.sh $PROJECT_IMAGE" "$logf"
 	import_image "$PROJECT_IMAGE" project "$key"
 }
 
