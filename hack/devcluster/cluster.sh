@@ -91,9 +91,17 @@ config_key() {
 }
 
 # start_process NAME CMD...: start CMD in the background with its output appended to NAME's log.
+# EXTRA_ARGS_<NAME> (dashes as underscores, e.g. EXTRA_ARGS_kube_apiserver="--feature-gates=...")
+# adds flags to a component.
 start_process() {
-	local name="$1" key
+	local name="$1" key extra_var
 	shift
+	extra_var="EXTRA_ARGS_${name//-/_}"
+	if [[ -n "${!extra_var:-}" ]]; then
+		local extra
+		read -r -a extra <<<"${!extra_var}"
+		set -- "$@" "${extra[@]}"
+	fi
 	key="$(config_key "$@")"
 	if is_running "$name"; then
 		if [[ "$(cat "$PIDS/$name.key" 2>/dev/null)" == "$key" ]]; then
