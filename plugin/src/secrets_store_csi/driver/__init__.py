@@ -1,0 +1,1 @@
+"""The CSI node plugin: Identity and Node services, provider client, atomic writer, sync, rotation."""

@@ -1,0 +1,98 @@
+"""`secrets-store-csi driver`: start the CSI node plugin and run until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import signal
+
+from secrets_store_csi import __version__
+from secrets_store_csi.driver import health, logs, options, rotation, server
+from secrets_store_csi.driver.identity import IdentityServicer
+from secrets_store_csi.driver.kube import KubeClient, load_config
+from secrets_store_csi.driver.metrics import default_metrics
+from secrets_store_csi.driver.node import NodeServicer
+from secrets_store_csi.driver.provider_client import ProviderClients
+from secrets_store_csi.driver.publisher import Publisher
+from secrets_store_csi.driver.spc import DirSpcSource, KubeSpcSource, SpcSource
+
+log = logging.getLogger("driver")
+GRACE_SECONDS = 30.0
+M_ARENA_MAX = -8
+
+
+async def serve(opts: options.Options) -> int:
+    metrics = default_metrics()
+    if opts.metrics_addr:
+        metrics.serve(opts.metrics_addr)
+    kube: KubeClient | None = None
+    spcs: SpcSource
+    if opts.secret_provider_class_dir:
+        spcs = DirSpcSource(opts.secret_provider_class_dir)
+        log.info(
+            "SecretProviderClasses read from a directory; pod status and secret sync are off",
+            extra={"dir": opts.secret_provider_class_dir},
+        )
+    else:
+        kube = KubeClient(load_config(opts.kubeconfig))
+        spcs = KubeSpcSource(kube)
+    providers = ProviderClients(opts.provider_dirs(), opts.max_call_recv_msg_size, opts.provider_timeout)
+    pub = Publisher(opts, spcs, providers, kube, metrics)
+    socket_path = opts.socket_path()
+    grpc_server = await server.start(
+        socket_path, IdentityServicer(opts.driver_name), NodeServicer(pub, opts.node_id)
+    )
+    log.info(
+        "driver started",
+        extra={
+            "version": __version__,
+            "endpoint": socket_path,
+            "node": opts.node_id,
+            "provider_dirs": opts.provider_dirs(),
+            "rotation": opts.enable_secret_rotation,
+        },
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = []
+    if opts.enable_secret_rotation:
+        tasks.append(asyncio.create_task(rotation.run(pub, stop)))
+    if opts.provider_health_check:
+        tasks.append(
+            asyncio.create_task(
+                health.run(
+                    providers, opts.provider_dirs(), metrics, opts.provider_health_check_interval, stop
+                )
+            )
+        )
+    await stop.wait()
+    log.info("stopping: no new calls, finishing calls in flight", extra={"grace_seconds": GRACE_SECONDS})
+    await grpc_server.stop(GRACE_SECONDS)
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await providers.close()
+    if kube is not None:
+        await kube.close()
+    log.info("driver stopped; mounts are left in place")
+    return 0
+
+
+def _limit_malloc_arenas() -> None:
+    """glibc gives each thread its own malloc arena (up to 8 per core); two keep RSS flat."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_ARENA_MAX, 2)
+
+
+def main(argv: list[str]) -> int:
+    _limit_malloc_arenas()
+    opts = options.parse(argv)
+    logs.setup(opts.log_format_json, opts.verbosity)
+    return asyncio.run(serve(opts))
