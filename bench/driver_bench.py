@@ -113,6 +113,7 @@ class Bench:
 
     def upstream(self, sock: Path) -> subprocess.Popen[bytes]:
         binary = CACHE / "bin" / "secrets-store-csi-driver"
+        sock.parent.mkdir(parents=True, exist_ok=True)  # upstream does not create it
         env = {**os.environ, "KUBECONFIG": self.kubeconfig}
         fh = open(self.root / "upstream.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
@@ -265,7 +266,9 @@ async def main() -> None:
                 volume_id=f"rss-{i}", target_path=str(target), volume_capability=CAP, readonly=True,
                 volume_context=ctx(f"rss-{i}", "pub")))
         mounted = sum(1 for p in mount_points() if p.startswith(str(root)))
-        print(f"  RSS with {mounted} mounted volumes (this driver)    {rss_mib(proc.pid):.1f} MiB", flush=True)
+        print(f"  RSS with {mounted} mounted volumes (this driver), right after  {rss_mib(proc.pid):.1f} MiB", flush=True)
+        await asyncio.sleep(6)
+        print(f"  RSS with {mounted} mounted volumes (this driver), 6 s later    {rss_mib(proc.pid):.1f} MiB", flush=True)
         await channel.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
