@@ -189,7 +189,7 @@ async def provider_latencies(sock: Path, n: int, concurrency: int) -> list[float
     stub = provider_pb2_grpc.CSIDriverProviderStub(channel)
     spc_objects = json.dumps({f"secret-{i}": f"obj{i}" for i in range(10)})
     req = provider_pb2.MountRequest(attributes=json.dumps({"objects": spc_objects}), secrets="{}",
-                                    target_path="/nonexistent", permission='"420"')
+                                    target_path="/nonexistent", permission="420")
     sem = asyncio.Semaphore(concurrency)
     out: list[float] = []
 
