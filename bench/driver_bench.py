@@ -122,7 +122,11 @@ class Bench:
             stdout=fh, stderr=fh, env=env,
         )
         self.procs.append(proc)
-        wait(lambda: sock.exists(), 60)
+        try:
+            wait(lambda: sock.exists() or proc.poll() is not None, 60)
+        finally:
+            if not sock.exists():
+                print((self.root / "upstream.log").read_text()[-3000:], file=sys.stderr)
         return proc
 
     def close(self) -> None:
@@ -157,6 +161,19 @@ def ctx(pod: str, spc: str, sa: str = "default") -> dict[str, str]:
     }
 
 
+async def unpublish(node: Any, target: Path) -> None:
+    """Untimed; retried because the upstream driver sometimes answers "target is busy" under load."""
+    for attempt in range(10):
+        try:
+            await node.NodeUnpublishVolume(
+                csi_pb2.NodeUnpublishVolumeRequest(volume_id=target.parent.name, target_path=str(target)))
+            return
+        except grpc.aio.AioRpcError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(0.3)
+
+
 async def publish_latencies(sock: Path, root: Path, spc: str, total: int, concurrency: int, tag: str) -> list[float]:
     channel = grpc.aio.insecure_channel(f"unix:{sock}")
     node = csi_pb2_grpc.NodeStub(channel)
@@ -176,10 +193,7 @@ async def publish_latencies(sock: Path, root: Path, spc: str, total: int, concur
     # Rounds of `concurrency` publishes started together; unpublishes between rounds are not timed.
     for first in range(0, total, concurrency):
         targets = await asyncio.gather(*(one(i) for i in range(first, min(total, first + concurrency))))
-        await asyncio.gather(*(
-            node.NodeUnpublishVolume(csi_pb2.NodeUnpublishVolumeRequest(volume_id=t.parent.name, target_path=str(t)))
-            for t in targets
-        ))
+        await asyncio.gather(*(unpublish(node, t) for t in targets))
     await channel.close()
     return out
 
@@ -213,10 +227,11 @@ def report(label: str, values: list[float], base: list[float] | None = None) -> 
 
 
 async def bench_publish(b: Bench, sock: Path, name: str) -> None:
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower())  # pod names must be DNS labels
     for conc, total in ((1, 200), (50, 500)):
         base = await provider_latencies(b.providers / "testprovider.sock", total, conc)
-        await publish_latencies(sock, b.root, "pub", 20, conc, f"warm-{name}-{conc}")
-        lat = await publish_latencies(sock, b.root, "pub", total, conc, f"{name}-{conc}")
+        await publish_latencies(sock, b.root, "pub", 20, conc, f"warm-{slug}-{conc}")
+        lat = await publish_latencies(sock, b.root, "pub", total, conc, f"{slug}-{conc}")
         report(f"{name}: NodePublishVolume, {conc} concurrent", lat, base)
 
 
