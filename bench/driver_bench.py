@@ -113,6 +113,7 @@ class Bench:
 
     def upstream(self, sock: Path) -> subprocess.Popen[bytes]:
         binary = CACHE / "bin" / "secrets-store-csi-driver"
+        sock.parent.mkdir(parents=True, exist_ok=True)  # upstream does not create it
         env = {**os.environ, "KUBECONFIG": self.kubeconfig}
         fh = open(self.root / "upstream.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
@@ -121,7 +122,11 @@ class Bench:
             stdout=fh, stderr=fh, env=env,
         )
         self.procs.append(proc)
-        wait(lambda: sock.exists(), 60)
+        try:
+            wait(lambda: sock.exists() or proc.poll() is not None, 60)
+        finally:
+            if not sock.exists():
+                print((self.root / "upstream.log").read_text()[-3000:], file=sys.stderr)
         return proc
 
     def close(self) -> None:
@@ -156,6 +161,19 @@ def ctx(pod: str, spc: str, sa: str = "default") -> dict[str, str]:
     }
 
 
+async def unpublish(node: Any, target: Path) -> None:
+    """Untimed; retried because the upstream driver sometimes answers "target is busy" under load."""
+    for attempt in range(10):
+        try:
+            await node.NodeUnpublishVolume(
+                csi_pb2.NodeUnpublishVolumeRequest(volume_id=target.parent.name, target_path=str(target)))
+            return
+        except grpc.aio.AioRpcError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(0.3)
+
+
 async def publish_latencies(sock: Path, root: Path, spc: str, total: int, concurrency: int, tag: str) -> list[float]:
     channel = grpc.aio.insecure_channel(f"unix:{sock}")
     node = csi_pb2_grpc.NodeStub(channel)
@@ -175,10 +193,7 @@ async def publish_latencies(sock: Path, root: Path, spc: str, total: int, concur
     # Rounds of `concurrency` publishes started together; unpublishes between rounds are not timed.
     for first in range(0, total, concurrency):
         targets = await asyncio.gather(*(one(i) for i in range(first, min(total, first + concurrency))))
-        await asyncio.gather(*(
-            node.NodeUnpublishVolume(csi_pb2.NodeUnpublishVolumeRequest(volume_id=t.parent.name, target_path=str(t)))
-            for t in targets
-        ))
+        await asyncio.gather(*(unpublish(node, t) for t in targets))
     await channel.close()
     return out
 
@@ -188,7 +203,7 @@ async def provider_latencies(sock: Path, n: int, concurrency: int) -> list[float
     stub = provider_pb2_grpc.CSIDriverProviderStub(channel)
     spc_objects = json.dumps({f"secret-{i}": f"obj{i}" for i in range(10)})
     req = provider_pb2.MountRequest(attributes=json.dumps({"objects": spc_objects}), secrets="{}",
-                                    target_path="/nonexistent", permission='"420"')
+                                    target_path="/nonexistent", permission="420")
     sem = asyncio.Semaphore(concurrency)
     out: list[float] = []
 
@@ -212,10 +227,11 @@ def report(label: str, values: list[float], base: list[float] | None = None) -> 
 
 
 async def bench_publish(b: Bench, sock: Path, name: str) -> None:
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower())  # pod names must be DNS labels
     for conc, total in ((1, 200), (50, 500)):
         base = await provider_latencies(b.providers / "testprovider.sock", total, conc)
-        await publish_latencies(sock, b.root, "pub", 20, conc, f"warm-{name}-{conc}")
-        lat = await publish_latencies(sock, b.root, "pub", total, conc, f"{name}-{conc}")
+        await publish_latencies(sock, b.root, "pub", 20, conc, f"warm-{slug}-{conc}")
+        lat = await publish_latencies(sock, b.root, "pub", total, conc, f"{slug}-{conc}")
         report(f"{name}: NodePublishVolume, {conc} concurrent", lat, base)
 
 
@@ -265,7 +281,9 @@ async def main() -> None:
                 volume_id=f"rss-{i}", target_path=str(target), volume_capability=CAP, readonly=True,
                 volume_context=ctx(f"rss-{i}", "pub")))
         mounted = sum(1 for p in mount_points() if p.startswith(str(root)))
-        print(f"  RSS with {mounted} mounted volumes (this driver)    {rss_mib(proc.pid):.1f} MiB", flush=True)
+        print(f"  RSS with {mounted} mounted volumes (this driver), right after  {rss_mib(proc.pid):.1f} MiB", flush=True)
+        await asyncio.sleep(6)
+        print(f"  RSS with {mounted} mounted volumes (this driver), 6 s later    {rss_mib(proc.pid):.1f} MiB", flush=True)
         await channel.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

@@ -62,14 +62,12 @@ func (s *server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	if err := json.Unmarshal([]byte(req.GetSecrets()), &secrets); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "secrets: %v", err)
 	}
-	var permStr string
-	if err := json.Unmarshal([]byte(req.GetPermission()), &permStr); err != nil {
+	// Exactly what upstream providers do: unmarshal the permission JSON into an os.FileMode (a number).
+	var fileMode os.FileMode
+	if err := json.Unmarshal([]byte(req.GetPermission()), &fileMode); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "permission: %v", err)
 	}
-	perm, err := strconv.ParseInt(permStr, 10, 32)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "permission: %v", err)
-	}
+	perm := int64(fileMode)
 	if s.callsFile != "" {
 		s.mu.Lock()
 		f, err := os.OpenFile(s.callsFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)

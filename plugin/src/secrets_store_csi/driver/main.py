@@ -22,6 +22,7 @@ from secrets_store_csi.driver.spc import DirSpcSource, KubeSpcSource, SpcSource
 log = logging.getLogger("driver")
 GRACE_SECONDS = 30.0
 M_ARENA_MAX = -8
+TRIM_SECONDS = 5.0
 
 
 async def serve(opts: options.Options) -> int:
@@ -59,7 +60,7 @@ async def serve(opts: options.Options) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = []
+    tasks = [asyncio.create_task(_trim_heap(stop))]
     if opts.enable_secret_rotation:
         tasks.append(asyncio.create_task(rotation.run(pub, stop)))
     if opts.provider_health_check:
@@ -82,6 +83,16 @@ async def serve(opts: options.Options) -> int:
         await kube.close()
     log.info("driver stopped; mounts are left in place")
     return 0
+
+
+async def _trim_heap(stop: asyncio.Event) -> None:
+    """Hand freed heap pages back to the kernel every TRIM_SECONDS, so RSS follows the live volumes
+    rather than the busiest moment so far (glibc keeps freed memory otherwise)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=TRIM_SECONDS)
+        libc.malloc_trim(0)
 
 
 def _limit_malloc_arenas() -> None:
