@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chartcluster import CRDS, IMAGE_TAG, KUBECONFIG, Kube, driver_lock, emulator_env
+from chartcluster import CRDS, IMAGE_TAG, KUBECONFIG, Kube, driver_lock, emulator_env, wait_no_foreign_driver
 from chartrender import CHARTS_DIR
 
 pytestmark = [pytest.mark.cluster, pytest.mark.emulators]
@@ -66,10 +66,7 @@ def install_mount_uninstall(kube: Kube, case: Case, suffix: str, app_ns: str) ->
     system_ns = f"charts-system-{suffix}"
     driver_release, provider_release = f"ssc-{suffix}", f"ssc-{case.provider}-{suffix}"
     with driver_lock():
-        existing = kube.kubectl("get", "csidriver", "secrets-store.csi.k8s.io", check=False)
-        assert existing.returncode != 0, (
-            "a Secrets Store CSI driver is already installed: someone left it behind"
-        )
+        wait_no_foreign_driver(kube)
         crds_before = {c for c in CRDS if kube.kubectl("get", "crd", c, check=False).returncode == 0}
         kube.kubectl("create", "namespace", system_ns)
         try:
