@@ -39,13 +39,14 @@ test-unit: venv
 test-emulators: venv emulators-up
 	$(PYTEST) -m "emulators and not cluster" plugin/tests
 
-test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-charts-cluster test-operator
+test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator test-ansible-lint test-ansible
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.
 -include hack/devcluster/devcluster.mk
 -include hack/emulators/emulators.mk
 -include hack/driver/driver.mk
+-include hack/ansible/ansible.mk
 
 # Helm charts (charts/): helm built from its Go module at the pinned version; lint + pytest over `helm template`.
 HELM_VERSION ?= $(shell sed -n 's/^HELM_VERSION=//p' $(ROOT)/hack/devcluster/versions.env)
@@ -80,6 +81,6 @@ image: $(HELM)
 # The operator (issue 6): its chart rendered offline, then the operator run on the host against the local
 # cluster (marker `cluster`), holding the team's driver lock while it installs the driver. The mount test
 # uses the driver's test provider (`testprovider`, from the driver's make verbs).
-test-operator: venv images $(HELM)
+test-operator: venv images testprovider $(HELM)
 	HELM=$(HELM) $(PYTEST) plugin/tests/operator tests/operator -m "not cluster"
 	HELM=$(HELM) $(PYTEST) -m cluster tests/operator

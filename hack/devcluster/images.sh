@@ -144,6 +144,8 @@ build_base() {
 	import_image "$BASE_IMAGE" base "$key"
 }
 
+# The project's image: hack/image/build.sh (owned by the charts area) stages its context and runs
+# buildah; without that script, plugin/Containerfile is built with the repository as context.
 build_project() {
 	if [[ ! -f "$PROJECT_CONTAINERFILE" ]]; then
 		log "$PROJECT_CONTAINERFILE does not exist yet: skipping $PROJECT_IMAGE"
@@ -151,9 +153,10 @@ build_project() {
 	fi
 	require_containerd
 	build_base
-	local key logf="$IMGCACHE/project-build.log"
 	# The image carries the charts and helm too (for the operator): they are part of its key.
-	key="$(cd "$ROOT" && git ls-files -s plugin charts hack/image | sha256sum | cut -c1-16)-$(cat "$IMGCACHE/base.key")"
+	local key logf="$IMGCACHE/project-build.log" helm_key=""
+	[[ ! -e "$BIN/helm" ]] || helm_key="$(binary_key "$BIN/helm")"
+	key="$(cd "$ROOT" && git ls-files -s plugin charts hack/image | sha256sum | cut -c1-16)-$(cat "$IMGCACHE/base.key")-$helm_key"
 	if [[ -z "$(cd "$ROOT" && git status --porcelain plugin charts hack/image)" ]] && up_to_date project "$PROJECT_IMAGE" "$key"; then
 		log "$PROJECT_IMAGE: up to date"
 		return 0
