@@ -98,3 +98,21 @@ def emulator_env() -> dict[str, str]:
             key, _, value = line[len("export ") :].partition("=")
             env[key] = value.strip().strip("'\"")
     return env
+
+
+def wait_no_foreign_driver(kube: Kube, timeout: float = 300) -> None:
+    """Inside the lock, a CSIDriver secrets-store.csi.k8s.io means someone installed a driver without the lock
+    (or left one behind): wait a while for it to go, then fail naming it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = kube.kubectl(
+            "get", "csidriver", "secrets-store.csi.k8s.io", "-o", "jsonpath={.metadata.labels}", check=False
+        )
+        if proc.returncode != 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"a Secrets Store CSI driver is installed by someone else ({proc.stdout}) "
+                f"and stayed {timeout:.0f}s although {LOCK} is ours"
+            )
+        time.sleep(5)

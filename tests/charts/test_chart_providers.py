@@ -422,3 +422,35 @@ def test_notes_print_a_verify_command(provider):
     assert f"kubectl -n {NAMESPACE} rollout status daemonset/{RELEASE}-{chart(provider)}" in notes
     assert f"test -S {SOCKET_DIR}/{provider}.sock" in notes
     assert f"spec.provider: {provider}" in notes
+
+
+def test_azure_key_vault_dns_suffix_is_shorthand_for_a_custom_cloud():
+    docs = render(chart("azure"), {"azure": {"keyVaultDnsSuffix": "10.0.0.1:18443"}})
+    cloud = json.loads(one(docs, "ConfigMap")["data"]["environment.json"])
+    assert cloud["keyVaultDNSSuffix"] == "10.0.0.1:18443"
+    assert cloud["resourceIdentifiers"] == {"keyVault": "https://10.0.0.1:18443"}
+    assert cloud["activeDirectoryEndpoint"] == "https://login.microsoftonline.com/"
+    env = env_of(
+        "azure", {"azure": {"keyVaultDnsSuffix": "x.example", "authorityHost": "https://login.example/"}}
+    )
+    assert env["AZURE_ENVIRONMENT_FILEPATH"] == "/etc/secrets-store-csi/azure/environment.json"
+
+
+def test_every_backend_value_the_ansible_role_sets_is_a_chart_value():
+    """roles/secrets_store_csi_provider/vars/main.yml maps role options to these charts' values."""
+    import re
+
+    text = (CHARTS_DIR.parent / "roles/secrets_store_csi_provider/vars/main.yml").read_text()
+    for provider in PROVIDERS:
+        block = text.split(f"  {provider}:\n    {provider}: >-", 1)[1].split("| dict2items", 1)[0]
+        keys = re.findall(r"'(\w+)':", block)
+        assert keys, provider
+        values = {
+            provider: {
+                k: "https://example.test:1" if re.search("(?i)url|host|address", k) else "example.test"
+                for k in keys
+            }
+        }
+        render(chart(provider), values)  # the schema accepts every key
+        env = env_of(provider, values)
+        assert env, provider

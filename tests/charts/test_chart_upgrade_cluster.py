@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chartcluster import CRDS, IMAGE_TAG, Kube, driver_lock
+from chartcluster import CRDS, IMAGE_TAG, Kube, driver_lock, wait_no_foreign_driver
 from chartrender import CHARTS_DIR, DRIVER
 
 pytestmark = pytest.mark.cluster
@@ -45,10 +45,7 @@ def test_upgrade_applies_new_crds_then_the_chart_and_keeps_existing_objects(kube
     release = f"ssc-up-{uuid.uuid4().hex[:6]}"
     image = ("--set", f"linux.image.tag={IMAGE_TAG}")
     with driver_lock():
-        existing = kube.kubectl("get", "csidriver", "secrets-store.csi.k8s.io", check=False)
-        assert existing.returncode != 0, (
-            "a Secrets Store CSI driver is already installed: someone left it behind"
-        )
+        wait_no_foreign_driver(kube)
         crds_before = {c for c in CRDS if kube.kubectl("get", "crd", c, check=False).returncode == 0}
         kube.kubectl("create", "namespace", ns)
         try:

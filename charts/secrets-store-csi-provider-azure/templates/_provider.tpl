@@ -4,6 +4,21 @@
 azure
 {{- end }}
 
+{{/*
+The custom cloud environment file: azure.customCloud as given, or one made from azure.keyVaultDnsSuffix
+(vaults at https://<name>.<suffix>, Entra at azure.authorityHost or the public authority). Empty: none.
+*/}}
+{{- define "secrets-store-csi-provider.azureCloud" -}}
+{{- if .Values.azure.customCloud }}
+{{- toJson .Values.azure.customCloud }}
+{{- else if .Values.azure.keyVaultDnsSuffix }}
+{{- $suffix := trimPrefix "." .Values.azure.keyVaultDnsSuffix }}
+{{- toJson (dict "name" "custom" "keyVaultDNSSuffix" $suffix
+    "activeDirectoryEndpoint" (.Values.azure.authorityHost | default "https://login.microsoftonline.com/")
+    "resourceIdentifiers" (dict "keyVault" (printf "https://%s" $suffix))) }}
+{{- end }}
+{{- end }}
+
 {{/* Backend settings: Microsoft Entra authority, managed identity endpoint, custom cloud environment. */}}
 {{- define "secrets-store-csi-provider.env" -}}
 {{- with .Values.azure.authorityHost }}
@@ -14,7 +29,7 @@ azure
 - name: AZURE_POD_IDENTITY_AUTHORITY_HOST
   value: {{ . | quote }}
 {{- end }}
-{{- if .Values.azure.customCloud }}
+{{- if include "secrets-store-csi-provider.azureCloud" . }}
 - name: AZURE_ENVIRONMENT_FILEPATH
   value: /etc/secrets-store-csi/azure/environment.json
 {{- end }}
@@ -22,14 +37,14 @@ azure
 
 {{/* The custom cloud environment file (cloudName: AzureStackCloud), from the chart's ConfigMap. */}}
 {{- define "secrets-store-csi-provider.volumes" -}}
-{{- if .Values.azure.customCloud }}
+{{- if include "secrets-store-csi-provider.azureCloud" . }}
 - name: azure-environment
   configMap:
     name: {{ include "secrets-store-csi-provider.fullname" . }}-environment
 {{- end }}
 {{- end }}
 {{- define "secrets-store-csi-provider.volumeMounts" -}}
-{{- if .Values.azure.customCloud }}
+{{- if include "secrets-store-csi-provider.azureCloud" . }}
 - name: azure-environment
   mountPath: /etc/secrets-store-csi/azure
   readOnly: true
