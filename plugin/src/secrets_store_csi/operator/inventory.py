@@ -98,8 +98,9 @@ def foreign_objects(
 
     - a rendered object (not a CRD) that exists without the owner label: applying would take it over;
     - any DaemonSet not rendered here (unlabelled, or labelled by an operator serving another namespace)
-      that serves the same kubelet plugin directory as the rendered DaemonSet, or names the driver (`secrets-store.csi.k8s.io`, `csi-secrets-store`) in its
-      containers' arguments: two node plugins would fight over one socket.
+      that serves the same kubelet plugin directory as the rendered DaemonSet, or names the driver
+      (`secrets-store.csi.k8s.io`, `csi-secrets-store`) in its containers' arguments: two node plugins
+      would fight over one socket.
     """
     found: list[str] = []
     for obj in rendered:
