@@ -62,14 +62,12 @@ func (s *server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	if err := json.Unmarshal([]byte(req.GetSecrets()), &secrets); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "secrets: %v", err)
 	}
-	var permStr string
-	if err := json.Unmarshal([]byte(req.GetPermission()), &permStr); err != nil {
+	// Exactly what upstream providers do: unmarshal the permission JSON into an os.FileMode (a number).
+	var fileMode os.FileMode
+	if err := json.Unmarshal([]byte(req.GetPermission()), &fileMode); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "permission: %v", err)
 	}
-	perm, err := strconv.ParseInt(permStr, 10, 32)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "permission: %v", err)
-	}
+	perm := int64(fileMode)
 	if s.callsFile != "" {
 		s.mu.Lock()
 		f, err := os.OpenFile(s.callsFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -129,8 +127,15 @@ func (s *server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 		for _, k := range keys {
 			id += fmt.Sprintf(" %s=%s", k, secrets[k])
 		}
-		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: "identity", Version: "1"})
+		idSum := sha256.Sum256([]byte(id))
+		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: "identity", Version: hex.EncodeToString(idSum[:8])})
 		resp.Files = append(resp.Files, &v1alpha1.File{Path: "identity", Mode: int32(perm), Contents: []byte(id)})
+	}
+	if attrs["echoTokens"] == "true" {
+		tok := attrs["csi.storage.k8s.io/serviceAccount.tokens"]
+		sum := sha256.Sum256([]byte(tok))
+		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: "tokens", Version: hex.EncodeToString(sum[:8])})
+		resp.Files = append(resp.Files, &v1alpha1.File{Path: "tokens", Mode: int32(perm), Contents: []byte(tok)})
 	}
 	if attrs["writeSelf"] == "true" && attrs["symlinks"] != "" {
 		links := map[string]string{}

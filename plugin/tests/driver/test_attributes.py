@@ -81,5 +81,5 @@ def test_mount_attributes_merge_spc_parameters_volume_attributes_and_tokens() ->
     assert attrs[SA_TOKENS] == '{"a": {}}'
 
 
-def test_permission_is_a_json_string_of_the_decimal_mode() -> None:
-    assert permission_json(0o644) == '"420"'
+def test_permission_is_the_json_number_upstream_sends() -> None:
+    assert permission_json(0o644) == "420"

@@ -52,7 +52,7 @@ def _mount(clients: ProviderClients, name: str = "scripted") -> Any:
         attributes="{}",
         secrets="{}",
         target_path="/t",
-        permission='"420"',
+        permission="420",
         current={"a": "1"},
         what="pod ns/p, SecretProviderClass ns/spc",
     )

@@ -89,5 +89,6 @@ def mount_attributes(spc_parameters: dict[str, str], req: VolumeRequest) -> str:
 
 
 def permission_json(mode: int) -> str:
-    """The provider's `permission` field: a JSON string of the decimal mode, "420" for 0644."""
-    return json.dumps(str(mode))
+    """The provider's `permission` field: the mode as JSON, `420` for 0644 (a number, exactly what the
+    upstream driver sends: Go's json.Marshal of an os.FileMode; upstream providers unmarshal it into one)."""
+    return json.dumps(mode)
