@@ -15,21 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[2] / "plugin" / "tests" / "providers")
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugin" / "tests" / "providers"))
 
-KUBECONFIG = os.environ.get(
-    "SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig"
-)
+KUBECONFIG = os.environ.get("SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig")
 CACHE = Path(os.environ.get("CACHE", Path.home() / ".cache" / "secrets-store-csi"))
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
-    binary = (
-        shutil.which("kubectl", path=f"{CACHE / 'bin'}:{os.environ.get('PATH', '')}")
-        or "kubectl"
-    )
+    binary = shutil.which("kubectl", path=f"{CACHE / 'bin'}:{os.environ.get('PATH', '')}") or "kubectl"
     out = subprocess.run(
         [binary, "--kubeconfig", KUBECONFIG, *args],
         input=stdin,

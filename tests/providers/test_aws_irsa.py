@@ -42,9 +42,7 @@ def test_irsa_role_from_the_service_account_annotation(
         f"eks.amazonaws.com/role-arn={ROLE}",
     )
     kubectl("create", "serviceaccount", "plain", "-n", namespace)
-    token = kubectl(
-        "create", "token", "app", "-n", namespace, "--audience=sts.amazonaws.com"
-    ).strip()
+    token = kubectl("create", "token", "app", "-n", namespace, "--audience=sts.amazonaws.com").strip()
 
     p = start_provider(
         "aws",
@@ -61,9 +59,7 @@ def test_irsa_role_from_the_service_account_annotation(
 
         def attrs(sa: str) -> dict[str, str]:
             return {
-                "objects": yaml.safe_dump(
-                    [{"objectName": name, "objectType": "secretsmanager"}]
-                ),
+                "objects": yaml.safe_dump([{"objectName": name, "objectType": "secretsmanager"}]),
                 "csi.storage.k8s.io/pod.namespace": namespace,
                 "csi.storage.k8s.io/serviceAccount.name": sa,
                 "csi.storage.k8s.io/pod.uid": str(uuid.uuid4()),

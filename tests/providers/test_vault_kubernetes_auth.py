@@ -30,9 +30,7 @@ def reviewer(cluster: dict[str, str], namespace: str) -> Iterator[str]:
         "--clusterrole=system:auth-delegator",
         f"--serviceaccount={namespace}:vault-reviewer",
     )
-    yield kubectl(
-        "create", "token", "vault-reviewer", "-n", namespace, "--duration=1h"
-    ).strip()
+    yield kubectl("create", "token", "vault-reviewer", "-n", namespace, "--duration=1h").strip()
     kubectl("delete", "clusterrolebinding", binding)
 
 
@@ -74,17 +72,11 @@ def test_kubernetes_auth_login_with_the_pods_token_reads_the_secret(
         f"secret/data/{namespace}/db",
         {"data": {"password": f"pw-{uuid.uuid4().hex[:6]}"}},
     )
-    expected = bao.call("GET", f"secret/data/{namespace}/db")["data"]["data"][
-        "password"
-    ].encode()
+    expected = bao.call("GET", f"secret/data/{namespace}/db")["data"]["data"]["password"].encode()
     kubectl("create", "serviceaccount", "app", "-n", namespace)
     kubectl("create", "serviceaccount", "intruder", "-n", namespace)
-    app_token = kubectl(
-        "create", "token", "app", "-n", namespace, "--audience=vault"
-    ).strip()
-    intruder_token = kubectl(
-        "create", "token", "intruder", "-n", namespace, "--audience=vault"
-    ).strip()
+    app_token = kubectl("create", "token", "app", "-n", namespace, "--audience=vault").strip()
+    intruder_token = kubectl("create", "token", "intruder", "-n", namespace, "--audience=vault").strip()
 
     p = start_provider("vault", tmp_path, {"VAULT_ADDR": env["VAULT_ADDR"]})
     try:
