@@ -33,21 +33,19 @@ OWNER = "app.kubernetes.io/managed-by=secrets-store-csi-driver-operator"
 T = TypeVar("T")
 
 
-def wait_for(
-    what: str,
-    probe: Callable[[], T | None],
-    timeout: float = 120,
-    interval: float = 0.5,
-) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120, interval: float = 0.5) -> T:
+    """Poll until `probe` returns something truthy; a failing kubectl counts as "not yet"."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = probe()
+            result = probe()
         except subprocess.CalledProcessError as error:
             last = error.stderr
-        if last:
-            return last
+        else:
+            if result:
+                return result
+            last = result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 

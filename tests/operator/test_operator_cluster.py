@@ -556,7 +556,9 @@ def test_a_foreign_secrets_store_driver_is_reported_and_left_alone(
         time.sleep(6)  # a periodic pass more
         for key, obj_before in before.items():
             after = kubectl_json("get", *key.split())
-            assert after["metadata"]["resourceVersion"] == obj_before["metadata"]["resourceVersion"], key
+            managers = {f["manager"] for f in after["metadata"].get("managedFields", [])}
+            assert "secrets-store-csi-driver-operator" not in managers, key
+            assert after["metadata"].get("generation") == obj_before["metadata"].get("generation"), key
             assert after["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
         assert daemonset(driver_namespace) is None
         assert [e for e in events_for_ccd("default") if e["reason"] == "ForeignDriverInstalled"]

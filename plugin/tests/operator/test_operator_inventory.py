@@ -143,3 +143,17 @@ def test_an_object_listed_in_another_api_version_is_still_the_rendered_one() -> 
 def test_removal_takes_everything_owned_but_the_crds() -> None:
     owned = [*label_owned([OUR_DS, CSIDRIVER, CRD])]
     assert {r.kind for r in removal_set(owned)} == {"DaemonSet", "CSIDriver"}
+
+
+def test_a_second_operators_driver_in_another_namespace_is_foreign() -> None:
+    other = daemonset(
+        "secrets-store-csi-driver", "elsewhere", ["/var/lib/kubelet/plugins/csi-secrets-store/"], labels=OWNED
+    )
+    assert foreign_objects(label_owned([OUR_DS]), {}, [other]) == [
+        "DaemonSet elsewhere/secrets-store-csi-driver"
+    ]
+
+
+def test_a_stale_owned_daemonset_in_our_namespace_is_pruned_not_foreign() -> None:
+    stale = daemonset("old-name", "ssc", ["/var/lib/kubelet/plugins/csi-secrets-store/"], labels=OWNED)
+    assert foreign_objects(label_owned([OUR_DS]), {}, [stale]) == []

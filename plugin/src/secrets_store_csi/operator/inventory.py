@@ -97,9 +97,10 @@ def foreign_objects(
     """Objects of a secrets-store driver the operator does not own, each named for the status message.
 
     - a rendered object (not a CRD) that exists without the owner label: applying would take it over;
-    - any DaemonSet without the owner label that serves the same kubelet plugin directory as the
-      rendered DaemonSet, or names the driver (`secrets-store.csi.k8s.io`, `csi-secrets-store`) in its
-      containers' arguments: two node plugins would fight over one socket.
+    - any DaemonSet not rendered here (unlabelled, or labelled by an operator serving another namespace)
+      that serves the same kubelet plugin directory as the rendered DaemonSet, or names the driver
+      (`secrets-store.csi.k8s.io`, `csi-secrets-store`) in its containers' arguments: two node plugins
+      would fight over one socket.
     """
     found: list[str] = []
     for obj in rendered:
@@ -110,10 +111,11 @@ def foreign_objects(
     ours = set().union(*(_host_paths(o) for o in rendered if o.get("kind") == "DaemonSet"))
     specific = {p for p in ours if _driver_specific(p)}
     rendered_refs = {ObjectRef.of(o) for o in rendered}
+    namespaces = {ref.namespace for ref in rendered_refs if ref.kind == "DaemonSet"}
     for ds in daemonsets:
         ref = ObjectRef.of({**ds, "apiVersion": "apps/v1", "kind": "DaemonSet"})
-        if is_owned(ds) or ref in rendered_refs:
-            continue
+        if ref in rendered_refs or (is_owned(ds) and ref.namespace in namespaces):
+            continue  # ours (a stale one in our namespace is pruned); owned elsewhere: another operator's
         if _host_paths(ds) & specific or _names_driver(ds):
             found.append(str(ref))
     return sorted(set(found))
