@@ -39,7 +39,7 @@ CAP = csi_pb2.VolumeCapability(
     mount=csi_pb2.VolumeCapability.MountVolume(),
     access_mode=csi_pb2.VolumeCapability.AccessMode(mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_READER_ONLY),
 )
-NAMESPACE = "bench"
+NAMESPACE = f"driver-bench-{os.getpid()}"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -92,9 +92,12 @@ class Bench:
         }
         (self.spcs / NAMESPACE / f"{name}.yaml").write_text(yaml.safe_dump(body))
         if self.kubeconfig:
-            subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "apply", "-f",
-                            str(self.spcs / NAMESPACE / f"{name}.yaml")], check=True, capture_output=True)
+            self.kubectl("apply", "-f", str(self.spcs / NAMESPACE / f"{name}.yaml"))
         return body
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, *args], check=check,
+                              capture_output=True, text=True)
 
     def ours(self, sock: Path, *flags: str) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "secrets_store_csi.cli", "driver", "--endpoint", f"unix://{sock}",
@@ -225,6 +228,20 @@ async def main() -> None:
         raise SystemExit("run as root (tmpfs mounts)")
     root = Path(tempfile.mkdtemp(prefix="ssc-bench-"))
     b = Bench(root, args.kubeconfig)
+    lock = None
+    crds_present = True
+    if args.kubeconfig:
+        import fcntl
+
+        lock = open("/tmp/ssc-cluster-driver.lock", "a+")  # noqa: SIM115, S108 - the team's lock
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        crds = Path(__file__).resolve().parents[1] / "tests" / "driver" / "crds"
+        crds_present = b.kubectl("get", "crd", "secretproviderclasses.secrets-store.csi.x-k8s.io",
+                                 check=False).returncode == 0
+        if not crds_present:
+            b.kubectl("apply", "-f", str(crds))
+            b.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        b.kubectl("create", "namespace", NAMESPACE)
     try:
         b.provider()
         b.spc("pub", 10)
@@ -290,6 +307,13 @@ async def main() -> None:
     finally:
         b.close()
         shutil.rmtree(root, ignore_errors=True)
+        if args.kubeconfig:
+            b.kubectl("delete", "namespace", NAMESPACE, "--wait=true", check=False)
+            if not crds_present:
+                b.kubectl("delete", "-f", str(Path(__file__).resolve().parents[1] / "tests" / "driver" / "crds"),
+                          check=False)
+        if lock is not None:
+            lock.close()
 
 
 if __name__ == "__main__":

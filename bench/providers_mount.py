@@ -164,6 +164,14 @@ def main() -> int:
             print(f"  25 SSM parameters, unchanged remount {n_ssm_re}")
             print(f"  25 Secrets Manager secrets, first    {n_sm}   (goal 2)")
             print(f"  25 Secrets Manager secrets, remount  {n_sm_re}")
+            from concurrent.futures import ThreadPoolExecutor
+
+            before = aws.calls()
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(lambda n: aws.mount({**ssm_attrs, "csi.storage.k8s.io/pod.uid": f"pod-{n}"}, keys),
+                              range(8)))
+            shared = int(sum(aws.calls().values()) - sum(before.values()))
+            print(f"  8 pods mounting the 25 parameters at once {shared:3d}   (24 without sharing)")
             print("Mount latency (provider over gRPC, emulator round trips included)")
             print(f"  aws   1 secret          {latency(aws, args.rounds, one_attrs, keys)}")
             print(f"  aws   25 SSM parameters {latency(aws, max(args.rounds // 4, 10), ssm_attrs, keys)}")

@@ -15,7 +15,8 @@ CACHE="${CACHE:-$HOME/.cache/secrets-store-csi}"
 BIN="$CACHE/bin"
 STATE=/var/lib/ssc-devcluster
 PKI="$STATE/pki"
-PIDS="$STATE/pids"
+# Pid files live in /run: after a reboot none is stale (and a reused pid is never taken for ours).
+PIDS=/run/ssc-devcluster/pids
 LOGS=/var/log/ssc-devcluster
 KUBELET_ROOT=/var/lib/kubelet
 CNI_CONF_DIR="$STATE/cni"
@@ -63,24 +64,58 @@ node_ip() {
 
 # --- process bookkeeping -------------------------------------------------------------------------
 pid_of() { [[ -f "$PIDS/$1.pid" ]] && cat "$PIDS/$1.pid" || true; }
+# alive PID: the process exists and is not a zombie waiting for PID 1 to reap it.
+alive() {
+	local state
+	state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+	[[ -n "$state" && "$state" != Z ]]
+}
 is_running() {
 	local pid
 	pid="$(pid_of "$1")"
-	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+	[[ -n "$pid" ]] && alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F "$1" >/dev/null
+}
+
+# config_key CMD...: hash of a command line and of the configuration files it names, so that a
+# running component whose flags or configuration changed gets restarted.
+config_key() {
+	local arg
+	{
+		printf '%s\n' "$@"
+		for arg in "$@"; do
+			if [[ "$arg" == "$STATE"/*.yaml || "$arg" == "$STATE"/*.toml || "$arg" == "$STATE/Corefile" ]]; then
+				cat "$arg"
+			fi
+		done
+	} | sha256sum | cut -c1-16
 }
 
 # start_process NAME CMD...: start CMD in the background with its output appended to NAME's log.
+# EXTRA_ARGS_<NAME> (dashes as underscores, e.g. EXTRA_ARGS_kube_apiserver="--feature-gates=...")
+# adds flags to a component.
 start_process() {
-	local name="$1"
+	local name="$1" key extra_var
 	shift
+	extra_var="EXTRA_ARGS_${name//-/_}"
+	if [[ -n "${!extra_var:-}" ]]; then
+		local extra
+		read -r -a extra <<<"${!extra_var}"
+		set -- "$@" "${extra[@]}"
+	fi
+	key="$(config_key "$@")"
 	if is_running "$name"; then
-		log "$name: already running (pid $(pid_of "$name"))"
-		return 0
+		if [[ "$(cat "$PIDS/$name.key" 2>/dev/null)" == "$key" ]]; then
+			log "$name: already running (pid $(pid_of "$name"))"
+			return 0
+		fi
+		log "$name: command line or configuration changed: restarting"
+		stop_process "$name"
 	fi
 	mkdir -p "$PIDS" "$LOGS"
 	echo "===== $(date -u +%FT%TZ) starting $name: $*" >>"$LOGS/$name.log"
-	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$PIDS/$name.pid"
+	echo "$key" >"$PIDS/$name.key"
 	log "$name: started (pid $!, log $LOGS/$name.log)"
 }
 
@@ -96,22 +131,23 @@ wait_for() {
 	done
 }
 
+# stop_process NAME [GRACE_SECONDS]: SIGTERM, then SIGKILL after the grace period.
 stop_process() {
-	local name="$1" pid i
+	local name="$1" grace="${2:-10}" pid i
 	pid="$(pid_of "$name")"
-	if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+	if [[ -n "$pid" ]] && alive "$pid"; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
+		for ((i = 0; i < grace * 10; i++)); do
+			alive "$pid" || break
 			sleep 0.1
 		done
-		if kill -0 "$pid" 2>/dev/null; then
-			log "$name: still alive after 10s, killing"
+		if alive "$pid"; then
+			log "$name: still alive after ${grace}s, killing"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 		log "$name: stopped"
 	fi
-	rm -f "$PIDS/$name.pid"
+	rm -f "$PIDS/$name.pid" "$PIDS/$name.key"
 }
 
 # port_free PORT COMPONENT: fail early, naming the holder, when another process holds PORT.
@@ -181,7 +217,7 @@ issue_cert() {
 # write_kubeconfig FILE CERTNAME: a kubeconfig using the client certificate CERTNAME.
 write_kubeconfig() {
 	local file="$1" cert="$2"
-	cat >"$file" <<EOF
+	write_if_changed "$file" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -242,10 +278,25 @@ generate_certificates() {
 	chmod 644 "$KUBECONFIG_ADMIN" # read by the other helpers' tests, which may drop privileges
 }
 
+# write_if_changed FILE: stdin into FILE, leaving FILE untouched when the content is the same
+# (kube-proxy exits when its configuration file changes under it).
+write_if_changed() {
+	local file="$1" tmp
+	tmp="$(mktemp "$file.XXXXXX")"
+	cat >"$tmp"
+	if cmp -s "$tmp" "$file"; then
+		rm -f "$tmp"
+	else
+		mv "$tmp" "$file"
+	fi
+}
+
 write_configs() {
 	step "component configuration"
+	local dns_line="# no clusterDNS: CoreDNS is not built"
+	if has_dns; then dns_line="clusterDNS: [$DNS_SVC_IP]"; fi
 	mkdir -p "$CNI_CONF_DIR"
-	cat >"$CNI_CONF_DIR/10-ssc-devcluster.conflist" <<EOF
+	write_if_changed "$CNI_CONF_DIR/10-ssc-devcluster.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "ssc-pods",
@@ -267,7 +318,7 @@ write_configs() {
   ]
 }
 EOF
-	cat >"$CONTAINERD_CONFIG" <<EOF
+	write_if_changed "$CONTAINERD_CONFIG" <<EOF
 version = 2
 root = "/var/lib/containerd"
 state = "/run/containerd"
@@ -277,6 +328,9 @@ state = "/run/containerd"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
+  # This machine drops CAP_SYS_RESOURCE even for root: lowering oom_score_adj (the sandbox's
+  # -998) fails in runc, so clamp container scores to containerd's own.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -288,7 +342,7 @@ state = "/run/containerd"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CNI_CONF_DIR"
 EOF
-	cat >"$STATE/kubelet.yaml" <<EOF
+	write_if_changed "$STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -299,6 +353,7 @@ authorization: {mode: Webhook}
 cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
 clusterDomain: cluster.local
+$dns_line
 tlsCertFile: $PKI/kubelet-serving.crt
 tlsPrivateKeyFile: $PKI/kubelet-serving.key
 failSwapOn: false
@@ -313,10 +368,7 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 nodeStatusUpdateFrequency: 4s
 syncFrequency: 10s
 EOF
-	if has_dns; then
-		printf 'clusterDNS: [%s]\n' "$DNS_SVC_IP" >>"$STATE/kubelet.yaml"
-	fi
-	cat >"$STATE/Corefile" <<EOF
+	write_if_changed "$STATE/Corefile" <<EOF
 .:53 {
     bind $NODE_IP
     errors
@@ -331,7 +383,7 @@ EOF
     cache 30
 }
 EOF
-	cat >"$STATE/kube-proxy.yaml" <<EOF
+	write_if_changed "$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $STATE/kube-proxy.kubeconfig}
@@ -343,7 +395,7 @@ healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
-	cat >"$STATE/kube-scheduler.yaml" <<EOF
+	write_if_changed "$STATE/kube-scheduler.yaml" <<EOF
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
 clientConnection: {kubeconfig: $STATE/kube-scheduler.kubeconfig}
@@ -356,6 +408,8 @@ start_containerd() {
 	if ! is_running containerd && [[ -S "$CONTAINERD_SOCK" ]] && ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; then
 		fail containerd "another containerd already serves $CONTAINERD_SOCK (stop it: the devcluster runs its own)"
 	fi
+	# No containerd and no shim: no pod runs, so IPs still allocated are leftovers (a reboot).
+	if ! is_running containerd && ! shims_alive; then release_pod_network; fi
 	start_process containerd containerd --config "$CONTAINERD_CONFIG"
 	wait_for containerd 30 ctr --address "$CONTAINERD_SOCK" version
 	# The CRI plugin must have loaded (it fails when, for example, its config is wrong).
@@ -600,6 +654,14 @@ unmount_kubelet_root() {
 	rm -rf --one-file-system "$KUBELET_ROOT/pods" "$KUBELET_ROOT/plugins_registry"
 }
 
+shims_alive() {
+	local f
+	for f in /run/containerd/io.containerd.runtime.v2.task/k8s.io/*/shim.pid; do
+		[[ -s "$f" ]] && alive "$(cat "$f")" && return 0
+	done
+	return 1
+}
+
 # A shim whose task could not be killed through containerd would keep mounts alive: each shim
 # wrote its pid into its bundle directory.
 kill_leftover_shims() {
@@ -615,7 +677,12 @@ cmd_down() {
 	local start=$SECONDS c i
 	step "stop components"
 	for ((i = ${#COMPONENTS[@]} - 1; i >= 1; i--)); do
-		stop_process "${COMPONENTS[$i]}"
+		# The apiserver drains its clients' watches for a long time; its state is in etcd.
+		if [[ "${COMPONENTS[$i]}" == kube-apiserver ]]; then
+			stop_process kube-apiserver 3
+		else
+			stop_process "${COMPONENTS[$i]}"
+		fi
 	done
 	remove_pod_containers
 	stop_process containerd
@@ -626,20 +693,23 @@ cmd_down() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# PSS shares the pages of the multi-call binary among the components that map it.
+pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 
 cmd_status() {
-	local c rc=0 rss total=0
+	local c rc=0 rss total=0 pss=0
 	for c in "${COMPONENTS[@]}"; do
 		if is_running "$c"; then
 			rss="$(rss_kib "$(pid_of "$c")")"
 			total=$((total + rss))
+			pss=$((pss + $(pss_kib "$(pid_of "$c")")))
 			printf '%-24s running (pid %s, RSS %d MiB)\n' "$c" "$(pid_of "$c")" $((rss / 1024))
 		else
 			printf '%-24s stopped\n' "$c"
 			rc=1
 		fi
 	done
-	printf '%-24s %d MiB RSS\n' "total" $((total / 1024))
+	printf '%-24s %d MiB RSS (%d MiB PSS)\n' "total" $((total / 1024)) $((pss / 1024))
 	if [[ -s "$KUBECONFIG_ADMIN" ]] && is_running kube-apiserver; then
 		kubectl_admin get nodes -o wide 2>&1 || rc=1
 	fi
@@ -656,13 +726,23 @@ cmd_purge() {
 	log "state deleted ($STATE)"
 }
 
+# Several make targets (other areas' tiers too) call `cluster-up`: one change at a time.
+with_lock() {
+	exec 9>/run/ssc-devcluster.lock
+	if ! flock -n 9; then
+		log "another cluster.sh up/down is running: waiting for it"
+		flock -w 600 9 || fail devcluster "still locked after 600s (/run/ssc-devcluster.lock)"
+	fi
+	"$@"
+}
+
 main() {
 	case "${1:-}" in
-	up) cmd_up ;;
-	down) cmd_down ;;
+	up) with_lock cmd_up ;;
+	down) with_lock cmd_down ;;
 	status) cmd_status ;;
 	env) cmd_env ;;
-	purge) cmd_purge ;;
+	purge) with_lock cmd_purge ;;
 	*)
 		echo "usage: $0 {up|down|status|env|purge}" >&2
 		exit 2

@@ -31,5 +31,6 @@ cluster-purge:
 images: cluster-up
 	@$(DEVCLUSTER)/images.sh all
 
-test-cluster: images venv
+test-cluster: cluster-up venv
+	@$(DEVCLUSTER)/images.sh pause base
 	$(PYTEST) -m cluster tests/devcluster

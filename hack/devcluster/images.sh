@@ -20,7 +20,6 @@ REGISTRAR_IMAGE="localhost/csi-node-driver-registrar:$REGISTRAR_VERSION"
 LIVENESSPROBE_IMAGE="localhost/livenessprobe:$LIVENESSPROBE_VERSION"
 PROJECT_IMAGE=localhost/secrets-store-csi:0.1.0
 PROJECT_CONTAINERFILE="$ROOT/plugin/Containerfile"
-PROJECT_CONTEXT="${PROJECT_CONTEXT:-$ROOT}"
 # Packages of the base image beyond debootstrap's minbase variant.
 BASE_PACKAGES=python3,ca-certificates
 mkdir -p "$IMGCACHE"
@@ -145,6 +144,8 @@ build_base() {
 	import_image "$BASE_IMAGE" base "$key"
 }
 
+# The project's image: hack/image/build.sh (owned by the charts area) stages its context and runs
+# buildah; without that script, plugin/Containerfile is built with the repository as context.
 build_project() {
 	if [[ ! -f "$PROJECT_CONTAINERFILE" ]]; then
 		log "$PROJECT_CONTAINERFILE does not exist yet: skipping $PROJECT_IMAGE"
@@ -152,15 +153,19 @@ build_project() {
 	fi
 	require_containerd
 	build_base
-	local key logf="$IMGCACHE/project-build.log"
-	key="$(cd "$ROOT" && git ls-files -s plugin | sha256sum | cut -c1-16)-$(cat "$IMGCACHE/base.key")"
-	if [[ -z "$(cd "$ROOT" && git status --porcelain plugin)" ]] && up_to_date project "$PROJECT_IMAGE" "$key"; then
+	# The image carries the charts and helm too (for the operator): they are part of its key.
+	local key logf="$IMGCACHE/project-build.log" helm_key=""
+	[[ ! -e "$BIN/helm" ]] || helm_key="$(binary_key "$BIN/helm")"
+	key="$(cd "$ROOT" && git ls-files -s plugin charts hack/image | sha256sum | cut -c1-16)-$(cat "$IMGCACHE/base.key")-$helm_key"
+	if [[ -z "$(cd "$ROOT" && git status --porcelain plugin charts hack/image)" ]] && up_to_date project "$PROJECT_IMAGE" "$key"; then
 		log "$PROJECT_IMAGE: up to date"
 		return 0
 	fi
 	log "building $PROJECT_IMAGE from $PROJECT_CONTAINERFILE (log: $logf)"
-	buildah bud --pull-never --layers -f "$PROJECT_CONTAINERFILE" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-		-t "$PROJECT_IMAGE" "$PROJECT_CONTEXT" >"$logf" 2>&1 || fail "buildah bud $PROJECT_IMAGE" "$logf"
+	# hack/image/build.sh stages the context (plugin/, charts/, helm), gives the builder the host's network
+	# and the CA bundle pip trusts here.
+	IMAGE="$PROJECT_IMAGE" BASE_IMAGE="$BASE_IMAGE" HELM="$BIN/helm" "$ROOT/hack/image/build.sh" >"$logf" 2>&1 ||
+		fail "hack/image/build.sh $PROJECT_IMAGE" "$logf"
 	import_image "$PROJECT_IMAGE" project "$key"
 }
 

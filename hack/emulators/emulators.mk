@@ -16,7 +16,9 @@ bench-providers: venv emulators-up
 	$(PY) bench/providers_mount.py
 
 # Providers on the local cluster: Vault's Kubernetes auth via TokenReview, AWS IRSA via the service account's
-# annotation. Needs the devcluster verbs (hack/devcluster/devcluster.mk) for cluster-up.
+# annotation, and the upstream driver v1.6.0 mounting aws and vault secrets into a real pod. Needs the
+# devcluster verbs (cluster-up, images: localhost/ssc-base), the driver's upstream-driver build and the
+# driver chart's CRDs (charts/secrets-store-csi-driver/crds).
 .PHONY: test-providers-cluster
-test-providers-cluster: venv emulators-up cluster-up
+test-providers-cluster: venv emulators-up images upstream-driver
 	$(PYTEST) -m cluster tests/providers

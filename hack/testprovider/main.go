@@ -129,8 +129,15 @@ func (s *server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 		for _, k := range keys {
 			id += fmt.Sprintf(" %s=%s", k, secrets[k])
 		}
-		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: "identity", Version: "1"})
+		idSum := sha256.Sum256([]byte(id))
+		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: "identity", Version: hex.EncodeToString(idSum[:8])})
 		resp.Files = append(resp.Files, &v1alpha1.File{Path: "identity", Mode: int32(perm), Contents: []byte(id)})
+	}
+	if attrs["echoTokens"] == "true" {
+		tok := attrs["csi.storage.k8s.io/serviceAccount.tokens"]
+		sum := sha256.Sum256([]byte(tok))
+		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: "tokens", Version: hex.EncodeToString(sum[:8])})
+		resp.Files = append(resp.Files, &v1alpha1.File{Path: "tokens", Mode: int32(perm), Contents: []byte(tok)})
 	}
 	if attrs["writeSelf"] == "true" && attrs["symlinks"] != "" {
 		links := map[string]string{}

@@ -124,6 +124,7 @@ def test_default_driver_flags_use_upstream_names_and_defaults():
         "--enable-secret-rotation=false",
         "--provider-health-check=false",
         "--max-call-recv-msg-size=4194304",
+        "--enable-secret-sync=false",
         "-v=0",
     ]
 
@@ -322,22 +323,22 @@ def test_fs_group_policy_follows_values():
 # --- RBAC
 
 
-def test_default_rbac_is_exactly_spc_read_podstatus_write_pod_get_and_events():
+def test_default_rbac_is_exactly_the_calls_the_driver_makes():
     docs = render(DRIVER)
     role = one(docs, "ClusterRole", FULLNAME)
     assert role["rules"] == [
         {
             "apiGroups": ["secrets-store.csi.x-k8s.io"],
             "resources": ["secretproviderclasses"],
-            "verbs": ["get", "list", "watch"],
+            "verbs": ["get"],
         },
         {
             "apiGroups": ["secrets-store.csi.x-k8s.io"],
             "resources": ["secretproviderclasspodstatuses"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            "verbs": ["get", "create", "update"],
         },
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
-        {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]
     assert len(find(docs, "ClusterRole")) == 1
 
@@ -372,7 +373,7 @@ def test_sync_secret_adds_the_secret_writing_role_and_the_managed_only_policy():
         {
             "apiGroups": [""],
             "resources": ["secrets"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            "verbs": ["get", "create", "update"],
         }
     ]
     vap = one(docs, "ValidatingAdmissionPolicy")
@@ -390,22 +391,12 @@ def test_managed_only_policy_can_be_turned_off():
     assert not find(docs, "ValidatingAdmissionPolicy")
 
 
-def test_rotation_may_only_get_secrets_and_mints_tokens_only_with_token_requests():
-    docs = render(DRIVER, {"enableSecretRotation": True})
-    assert one(docs, "ClusterRole", f"{FULLNAME}-rotation")["rules"] == [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
-    ]
-    assert not grants(docs, "serviceaccounts/token", "create")
-    docs = render(DRIVER, {"enableSecretRotation": True, "tokenRequests": [{"audience": "vault"}]})
-    assert one(docs, "ClusterRole", f"{FULLNAME}-tokenrequest")["rules"] == [
-        {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}
-    ]
-
-
-def test_token_requests_without_rotation_need_no_token_minting():
-    assert not grants(
-        render(DRIVER, {"tokenRequests": [{"audience": "vault"}]}), "serviceaccounts/token", "create"
+def test_rotation_and_token_requests_add_no_permission():
+    docs = render(
+        DRIVER,
+        {"enableSecretRotation": True, "tokenRequests": [{"audience": "vault"}], "providerHealthCheck": True},
     )
+    assert find(docs, "ClusterRole") == find(render(DRIVER), "ClusterRole")
 
 
 def test_rbac_install_false_renders_no_roles():

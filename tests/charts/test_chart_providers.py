@@ -4,6 +4,7 @@ where their templates are shared, and each provider's own backend settings and R
 from __future__ import annotations
 
 import filecmp
+import json
 from typing import Any
 
 import pytest
@@ -129,6 +130,15 @@ def test_custom_socket_dir_moves_the_mount_the_flag_and_the_probe(provider):
 
 
 @all_providers
+def test_provider_knows_its_node(provider):
+    env = container(provider_ds(provider), "provider")["env"]
+    assert {
+        "name": "NODE_NAME",
+        "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}},
+    } in env
+
+
+@all_providers
 def test_provider_is_ready_once_its_socket_exists(provider):
     c = container(provider_ds(provider), "provider")
     assert c["readinessProbe"]["exec"]["command"] == ["test", "-S", f"{SOCKET_DIR}/{provider}.sock"]
@@ -212,8 +222,8 @@ def test_ca_bundle_pem_becomes_a_configmap_mounted_and_trusted(provider):
     assert vols["ca-bundle"]["configMap"]["name"] == cm["metadata"]["name"]
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["SSL_CERT_FILE"] == "/etc/secrets-store-csi/ca/ca.crt"
-    sdk_var = {"aws": "AWS_CA_BUNDLE", "azure": "REQUESTS_CA_BUNDLE", "vault": "VAULT_CACERT"}[provider]
-    assert env[sdk_var] == "/etc/secrets-store-csi/ca/ca.crt"
+    if provider == "aws":
+        assert env["AWS_CA_BUNDLE"] == "/etc/secrets-store-csi/ca/ca.crt"
     assert "checksum/ca-bundle" in ds["spec"]["template"]["metadata"]["annotations"]
 
 
@@ -260,28 +270,47 @@ def test_aws_endpoints_reach_the_sdk_environment():
     assert not [k for k in env_of("aws") if k.startswith("AWS_")]
 
 
-def test_azure_authority_and_vault_suffix_reach_the_environment():
+def test_azure_authority_and_identity_endpoint_reach_the_environment():
     env = env_of(
         "azure",
         {
             "azure": {
                 "authorityHost": "https://login.microsoftonline.us/",
-                "keyVaultDnsSuffix": "vault.usgovcloudapi.net",
+                "podIdentityAuthorityHost": "http://169.254.169.254",
             }
         },
     )
     assert env["AZURE_AUTHORITY_HOST"] == "https://login.microsoftonline.us/"
-    assert env["AZURE_KEYVAULT_DNS_SUFFIX"] == "vault.usgovcloudapi.net"
+    assert env["AZURE_POD_IDENTITY_AUTHORITY_HOST"] == "http://169.254.169.254"
     assert not [k for k in env_of("azure") if k.startswith("AZURE_")]
 
 
-def test_vault_address_mount_and_namespace_reach_the_environment():
-    env = env_of(
-        "vault", {"vault": {"address": "https://vault:8200", "authMount": "k8s", "namespace": "ns1"}}
-    )
+def test_azure_custom_cloud_becomes_an_environment_file():
+    cloud = {
+        "keyVaultDNSSuffix": "10.0.0.1:18443",
+        "activeDirectoryEndpoint": "http://10.0.0.1:18080/",
+        "resourceIdentifiers": {"keyVault": "https://10.0.0.1:18443"},
+    }
+    docs = render(chart("azure"), {"azure": {"customCloud": cloud}})
+    cm = one(docs, "ConfigMap")
+    assert json.loads(cm["data"]["environment.json"]) == cloud
+    ds = one(docs, "DaemonSet")
+    c = container(ds, "provider")
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["AZURE_ENVIRONMENT_FILEPATH"] == "/etc/secrets-store-csi/azure/environment.json"
+    assert {"name": "azure-environment", "mountPath": "/etc/secrets-store-csi/azure", "readOnly": True} in c[
+        "volumeMounts"
+    ]
+    vols = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
+    assert vols["azure-environment"]["configMap"]["name"] == cm["metadata"]["name"]
+    with pytest.raises(RenderError, match="customCloud"):
+        render(chart("azure"), {"azure": {"customCloud": {"keyVaultDNSSuffix": "x"}}})
+
+
+def test_vault_address_and_auth_mount_reach_the_environment():
+    env = env_of("vault", {"vault": {"address": "https://vault:8200", "authMount": "k8s"}})
     assert env["VAULT_ADDR"] == "https://vault:8200"
     assert env["VAULT_AUTH_MOUNT"] == "k8s"
-    assert env["VAULT_NAMESPACE"] == "ns1"
     assert not [k for k in env_of("vault") if k.startswith("VAULT_")]
 
 

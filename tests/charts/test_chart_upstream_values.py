@@ -49,6 +49,7 @@ def test_upstream_values_file_lints_and_renders_unchanged():
     assert "--max-call-recv-msg-size=8388608" in driver["args"]
     assert "-v=2" in driver["args"] and "--log-format-json=true" in driver["args"]
     assert "--metrics-addr=:8095" in driver["args"]
+    assert "--enable-secret-sync=true" in driver["args"]
     assert container(ds, "node-driver-registrar")["image"] == "localhost/csi-node-driver-registrar:v2.13.0"
     assert ds["spec"]["template"]["spec"]["tolerations"] == [
         {"key": "CriticalAddonsOnly", "operator": "Exists"}

@@ -121,12 +121,18 @@ print(json.dumps({"host": host, "default_user": review(open(sa + "/token").read(
 
 def test_pod_reaches_another_pod_through_a_service(cluster: Cluster, namespace: str) -> None:
     marker = uuid.uuid4().hex
+    server_script = f"""
+import http.server
+class Marker(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{marker}")
+http.server.HTTPServer(("", 8080), Marker).serve_forever()
+"""
     server = python_pod(
         "server",
-        f"import http.server, pathlib; pathlib.Path('/tmp/www').mkdir(); "
-        f"pathlib.Path('/tmp/www/index.html').write_text('{marker}'); "
-        f"http.server.test(HandlerClass=__import__('functools').partial("
-        f"http.server.SimpleHTTPRequestHandler, directory='/tmp/www'), port=8080)",
+        server_script,
         container={
             "ports": [{"containerPort": 8080}],
             "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
@@ -251,3 +257,15 @@ def test_helm_refuses_a_chart_whose_kube_version_constraint_excludes_the_cluster
     res = cluster.helm("install", "tooold", str(chart), "-n", namespace, check=False)
     assert res.returncode != 0
     assert "kubeVersion" in res.stderr or "incompatible" in res.stderr.lower(), res.stderr
+
+
+def test_pod_resolves_service_names_through_cluster_dns(cluster: Cluster, namespace: str) -> None:
+    kubernetes_ip = cluster.kubectl(
+        "-n", "default", "get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"
+    ).stdout
+    client = python_pod(
+        "resolver",
+        "import socket; print(socket.gethostbyname('kubernetes.default.svc.cluster.local'), "
+        "socket.gethostbyname('kubernetes.default'))",
+    )
+    assert run_to_completion(cluster, namespace, client).split() == [kubernetes_ip, kubernetes_ip]

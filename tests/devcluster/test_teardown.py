@@ -14,17 +14,20 @@ from kubecluster import REPO, Cluster, wait_cluster_ready
 pytestmark = pytest.mark.cluster
 
 CLUSTER_SH = REPO / "hack/devcluster/cluster.sh"
-PIDS = Path("/var/lib/ssc-devcluster/pids")
+PIDS = Path("/run/ssc-devcluster/pids")
 KUBELET_ROOT = "/var/lib/kubelet"
 
 
-def cluster_sh(verb: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cluster_sh(
+    verb: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(CLUSTER_SH), verb],
         check=False,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -60,13 +63,7 @@ def test_cluster_down_leaves_nothing_and_a_failing_step_names_itself_and_cluster
     cluster: Cluster,
 ) -> None:
     started = {p.stem: int(p.read_text()) for p in PIDS.glob("*.pid")}
-    assert {
-        "containerd",
-        "etcd",
-        "kube-apiserver",
-        "kubelet",
-        "kube-proxy",
-    } <= started.keys()
+    assert {"containerd", "etcd", "kube-apiserver", "kubelet", "kube-proxy"} <= started.keys()
     assert mounts_under(KUBELET_ROOT), "a running cluster has its kubelet root mounted"
     try:
         down = cluster_sh("down")
@@ -74,6 +71,14 @@ def test_cluster_down_leaves_nothing_and_a_failing_step_names_itself_and_cluster
         assert [name for name, pid in started.items() if alive(pid)] == []
         assert shims_of_k8s_namespace() == []
         assert mounts_under(KUBELET_ROOT) == []
+
+        # A component that exits at start: up names the step and shows the component's log.
+        crashed = cluster_sh("up", env={"EXTRA_ARGS_kube_scheduler": "--no-such-flag"})
+        assert crashed.returncode != 0
+        assert "FAILED at step 'kube-scheduler' (kube-scheduler): process exited" in crashed.stderr
+        assert "unknown flag: --no-such-flag" in crashed.stderr
+        assert "full log: /var/log/ssc-devcluster/kube-scheduler.log" in crashed.stderr
+        assert cluster_sh("down").returncode == 0
 
         # A port taken by someone else: up stops at the etcd step, says why, shows the log path.
         with socket.socket() as squatter:

@@ -56,7 +56,7 @@ def host_driver() -> Iterator[Path]:
             pytest.fail(f"{CACHE}/bin/{binary} missing (make testprovider cluster-build)")
     with cluster_lock(), crds_installed():
         if kubectl("get", "csidriver", DRIVER, check=False).returncode == 0:
-            pytest.fail(f"CSIDriver {DRIVER} is installed by someone else: it must be gone while we hold the lock")
+            pytest.fail(f"CSIDriver {DRIVER} is installed by someone else; it must be gone under the lock")
         root = Path(tempfile.mkdtemp(prefix="ssc-kubelet-"))
         objects, providers = root / "objects", root / "providers"
         objects.mkdir()
@@ -69,22 +69,69 @@ def host_driver() -> Iterator[Path]:
             fh = open(root / log, "ab")  # noqa: SIM115
             procs.append(subprocess.Popen(args, stdout=fh, stderr=fh))
 
-        start([str(CACHE / "bin" / "ssc-testprovider"), "--endpoint", str(providers / "testprovider.sock"),
-               "--root-dir", str(objects)], "provider.log")
-        start([sys.executable, "-m", "secrets_store_csi.cli", "driver", "--endpoint", f"unix://{socket}",
-               "--nodeid", node_name(), "--provider-volume", str(providers),
-               "--additional-provider-volume-paths", "", "--metrics-addr", "",
-               "--kubeconfig", os.environ.get("SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig"),
-               "--enable-secret-rotation", "--rotation-poll-interval", "5s"], "driver.log")
+        start(
+            [
+                str(CACHE / "bin" / "ssc-testprovider"),
+                "--endpoint",
+                str(providers / "testprovider.sock"),
+                "--root-dir",
+                str(objects),
+            ],
+            "provider.log",
+        )
+        start(
+            [
+                sys.executable,
+                "-m",
+                "secrets_store_csi.cli",
+                "driver",
+                "--endpoint",
+                f"unix://{socket}",
+                "--nodeid",
+                node_name(),
+                "--provider-volume",
+                str(providers),
+                "--additional-provider-volume-paths",
+                "",
+                "--metrics-addr",
+                "",
+                "--kubeconfig",
+                os.environ.get("SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig"),
+                "--enable-secret-rotation",
+                "--rotation-poll-interval",
+                "5s",
+            ],
+            "driver.log",
+        )
         wait(socket.exists, "driver socket", 20)
-        start([str(CACHE / "bin" / "csi-node-driver-registrar"), f"--csi-address={socket}",
-               f"--kubelet-registration-path={socket}", f"--plugin-registration-path={REGISTRATION_DIR}"],
-              "registrar.log")
-        kubectl("apply", "-f", "-", stdin=json.dumps({
-            "apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver", "metadata": {"name": DRIVER},
-            "spec": {"attachRequired": False, "podInfoOnMount": True, "volumeLifecycleModes": ["Ephemeral"],
-                     "requiresRepublish": True, "tokenRequests": [{"audience": "ssc-test"}]},
-        }))
+        start(
+            [
+                str(CACHE / "bin" / "csi-node-driver-registrar"),
+                f"--csi-address={socket}",
+                f"--kubelet-registration-path={socket}",
+                f"--plugin-registration-path={REGISTRATION_DIR}",
+            ],
+            "registrar.log",
+        )
+        kubectl(
+            "apply",
+            "-f",
+            "-",
+            stdin=json.dumps(
+                {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "CSIDriver",
+                    "metadata": {"name": DRIVER},
+                    "spec": {
+                        "attachRequired": False,
+                        "podInfoOnMount": True,
+                        "volumeLifecycleModes": ["Ephemeral"],
+                        "requiresRepublish": True,
+                        "tokenRequests": [{"audience": "ssc-test"}],
+                    },
+                }
+            ),
+        )
         node = node_name()
         wait(lambda: DRIVER in kubectl("get", "csinode", node, "-o", "json").stdout, "CSINode registration")
         try:
@@ -104,33 +151,71 @@ def test_a_pod_reads_a_secret_mounted_through_kubelet_and_unmounts_clean(host_dr
     ns = f"driver-{uuid.uuid4().hex[:8]}"
     kubectl("create", "namespace", ns)
     try:
-        kubectl("apply", "-f", "-", stdin=json.dumps({
-            "apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClass",
-            "metadata": {"name": "app", "namespace": ns},
-            "spec": {"provider": "testprovider",
-                     "parameters": {"objects": json.dumps({"password": "pw"}), "echoIdentity": "true"}},
-        }))
-        kubectl("apply", "-f", "-", stdin=json.dumps({
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "reader", "namespace": ns},
-            "spec": {
-                "terminationGracePeriodSeconds": 1,
-                "containers": [{
-                    "name": "app", "image": IMAGE, "imagePullPolicy": "Never",
-                    "command": ["sh", "-c", "cat /mnt/secrets/password; echo; cat /mnt/secrets/identity; "
-                                "echo; sleep 3600"],
-                    "volumeMounts": [{"name": "secrets", "mountPath": "/mnt/secrets", "readOnly": True}],
-                }],
-                "volumes": [{"name": "secrets", "csi": {
-                    "driver": DRIVER, "readOnly": True, "volumeAttributes": {"secretProviderClass": "app"}}}],
-            },
-        }))
+        kubectl(
+            "apply",
+            "-f",
+            "-",
+            stdin=json.dumps(
+                {
+                    "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+                    "kind": "SecretProviderClass",
+                    "metadata": {"name": "app", "namespace": ns},
+                    "spec": {
+                        "provider": "testprovider",
+                        "parameters": {"objects": json.dumps({"password": "pw"}), "echoIdentity": "true"},
+                    },
+                }
+            ),
+        )
+        kubectl(
+            "apply",
+            "-f",
+            "-",
+            stdin=json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "reader", "namespace": ns},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 1,
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": IMAGE,
+                                "imagePullPolicy": "Never",
+                                "command": [
+                                    "sh",
+                                    "-c",
+                                    "cat /mnt/secrets/password; echo; cat /mnt/secrets/identity; "
+                                    "echo; sleep 3600",
+                                ],
+                                "volumeMounts": [
+                                    {"name": "secrets", "mountPath": "/mnt/secrets", "readOnly": True}
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {
+                                "name": "secrets",
+                                "csi": {
+                                    "driver": DRIVER,
+                                    "readOnly": True,
+                                    "volumeAttributes": {"secretProviderClass": "app"},
+                                },
+                            }
+                        ],
+                    },
+                }
+            ),
+        )
         kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/reader", "--timeout=120s")
         logs = kubectl("logs", "-n", ns, "reader").stdout
         assert "from-the-provider" in logs
         assert f"namespace={ns} serviceAccount=default" in logs
         uid = kubectl("get", "pod", "-n", ns, "reader", "-o", "jsonpath={.metadata.uid}").stdout.strip()
-        status = json.loads(kubectl("get", "secretproviderclasspodstatus", "-n", ns, f"reader-{ns}-app",
-                                    "-o", "json").stdout)
+        status = json.loads(
+            kubectl("get", "secretproviderclasspodstatus", "-n", ns, f"reader-{ns}-app", "-o", "json").stdout
+        )
         target = status["status"]["targetPath"]
         assert uid in target
         mounts = Path("/proc/self/mountinfo").read_text()

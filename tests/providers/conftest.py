@@ -25,7 +25,7 @@ KUBECONFIG = os.environ.get(
 CACHE = Path(os.environ.get("CACHE", Path.home() / ".cache" / "secrets-store-csi"))
 
 
-def kubectl(*args: str, stdin: str | None = None) -> str:
+def kubectl(*args: str, stdin: str | None = None, timeout: float = 60) -> str:
     binary = (
         shutil.which("kubectl", path=f"{CACHE / 'bin'}:{os.environ.get('PATH', '')}")
         or "kubectl"
@@ -36,7 +36,7 @@ def kubectl(*args: str, stdin: str | None = None) -> str:
         check=False,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
     if out.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: {out.stderr.strip()}")

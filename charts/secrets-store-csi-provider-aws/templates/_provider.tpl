@@ -32,6 +32,12 @@ aws
 {{- end }}
 {{- end }}
 
+{{/* Provider-specific volumes and mounts (none). */}}
+{{- define "secrets-store-csi-provider.volumes" -}}
+{{- end }}
+{{- define "secrets-store-csi-provider.volumeMounts" -}}
+{{- end }}
+
 {{/* Extra provider flags. */}}
 {{- define "secrets-store-csi-provider.args" -}}
 {{- end }}

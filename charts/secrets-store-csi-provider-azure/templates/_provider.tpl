@@ -4,19 +4,35 @@
 azure
 {{- end }}
 
-{{/* Backend settings: Microsoft Entra authority and Key Vault DNS suffix (sovereign clouds, emulators). */}}
+{{/* Backend settings: Microsoft Entra authority, managed identity endpoint, custom cloud environment. */}}
 {{- define "secrets-store-csi-provider.env" -}}
 {{- with .Values.azure.authorityHost }}
 - name: AZURE_AUTHORITY_HOST
   value: {{ . | quote }}
 {{- end }}
-{{- with .Values.azure.keyVaultDnsSuffix }}
-- name: AZURE_KEYVAULT_DNS_SUFFIX
+{{- with .Values.azure.podIdentityAuthorityHost }}
+- name: AZURE_POD_IDENTITY_AUTHORITY_HOST
   value: {{ . | quote }}
 {{- end }}
-{{- with include "secrets-store-csi-provider.caFile" . }}
-- name: REQUESTS_CA_BUNDLE
-  value: {{ . | quote }}
+{{- if .Values.azure.customCloud }}
+- name: AZURE_ENVIRONMENT_FILEPATH
+  value: /etc/secrets-store-csi/azure/environment.json
+{{- end }}
+{{- end }}
+
+{{/* The custom cloud environment file (cloudName: AzureStackCloud), from the chart's ConfigMap. */}}
+{{- define "secrets-store-csi-provider.volumes" -}}
+{{- if .Values.azure.customCloud }}
+- name: azure-environment
+  configMap:
+    name: {{ include "secrets-store-csi-provider.fullname" . }}-environment
+{{- end }}
+{{- end }}
+{{- define "secrets-store-csi-provider.volumeMounts" -}}
+{{- if .Values.azure.customCloud }}
+- name: azure-environment
+  mountPath: /etc/secrets-store-csi/azure
+  readOnly: true
 {{- end }}
 {{- end }}
 

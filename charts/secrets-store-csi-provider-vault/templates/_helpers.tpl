@@ -1,7 +1,7 @@
 {{/*
 Shared by the three provider charts (aws, azure, vault): this file, daemonset.yaml, serviceaccount.yaml,
 rbac.yaml, configmap-ca.yaml and NOTES.txt are identical in each (tests/charts checks it). What differs
-lives in _provider.tpl: the provider's name, its environment and its RBAC rules.
+lives in _provider.tpl: the provider's name, environment, extra volumes and RBAC rules.
 */}}
 
 {{- define "secrets-store-csi-provider.name" -}}

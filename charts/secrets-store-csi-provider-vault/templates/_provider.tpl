@@ -4,7 +4,7 @@
 vault
 {{- end }}
 
-{{/* Default Vault server for SecretProviderClasses that name none (vaultAddress wins), and its CA. */}}
+{{/* Default Vault server and auth mount for SecretProviderClasses that name none (theirs win). */}}
 {{- define "secrets-store-csi-provider.env" -}}
 {{- with .Values.vault.address }}
 - name: VAULT_ADDR
@@ -14,14 +14,12 @@ vault
 - name: VAULT_AUTH_MOUNT
   value: {{ . | quote }}
 {{- end }}
-{{- with .Values.vault.namespace }}
-- name: VAULT_NAMESPACE
-  value: {{ . | quote }}
 {{- end }}
-{{- with include "secrets-store-csi-provider.caFile" . }}
-- name: VAULT_CACERT
-  value: {{ . | quote }}
+
+{{/* Provider-specific volumes and mounts (none). */}}
+{{- define "secrets-store-csi-provider.volumes" -}}
 {{- end }}
+{{- define "secrets-store-csi-provider.volumeMounts" -}}
 {{- end }}
 
 {{- define "secrets-store-csi-provider.args" -}}

@@ -296,3 +296,66 @@ async def test_rotation_updates_mount_pod_status_and_synced_secret(
     assert await synced()
     second = (await kube.get(spcps_path(ns, f"web-0-{ns}-app")))["status"]["objects"][0]["version"]
     assert second != first
+
+
+async def test_rotation_mints_fresh_tokens_for_the_pod_when_the_stored_ones_expire(
+    harness: Harness, client: CsiClient, ns: str
+) -> None:
+    harness.object("pw", "v1")
+    spc(ns, "app", {"pw": "pw"}, echoTokens="true")
+    pod = pending_pod(ns, "web-0")
+    start(harness, "--enable-secret-rotation", "--rotation-poll-interval", "2s")
+    target = harness.target("web-0")
+    stale = json.dumps({"ssc-test": {"token": "stale-token", "expirationTimestamp": "2020-01-01T00:00:00Z"}})
+    ctx = ctx_for(pod, "app")
+    ctx["csi.storage.k8s.io/serviceAccount.tokens"] = stale
+    await client.publish(target, ctx)
+    assert "stale-token" in (target / "tokens").read_text()
+    await wait_until(lambda: "stale-token" not in (target / "tokens").read_text(), "minted tokens", limit=15)
+    minted = json.loads((target / "tokens").read_text())
+    assert minted["ssc-test"]["token"].startswith("eyJ")
+    payload = minted["ssc-test"]["token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["aud"] == ["ssc-test"]
+    assert claims["kubernetes.io"]["pod"]["uid"] == pod["metadata"]["uid"]
+    assert minted["ssc-test"]["token"] not in harness.driver_log.read_text()
+
+
+async def test_rotation_rereads_the_node_publish_secret_ref(
+    harness: Harness, client: CsiClient, ns: str
+) -> None:
+    harness.object("pw", "v1")
+    spc(ns, "app", {"pw": "pw"}, echoIdentity="true")
+    kubectl("create", "secret", "generic", "-n", ns, "creds", "--from-literal=cred=alice")
+    pod = apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "web-0", "namespace": ns},
+            "spec": {
+                "nodeSelector": {"ssc-driver-test": "nowhere"},
+                "automountServiceAccountToken": False,
+                "containers": [{"name": "c", "image": "localhost/pause:3.10", "imagePullPolicy": "Never"}],
+                "volumes": [
+                    {
+                        "name": "s",
+                        "csi": {
+                            "driver": "secrets-store.csi.k8s.io",
+                            "readOnly": True,
+                            "volumeAttributes": {"secretProviderClass": "app"},
+                            "nodePublishSecretRef": {"name": "creds"},
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    start(harness, "--enable-secret-rotation", "--rotation-poll-interval", "2s")
+    target = harness.target("web-0")
+    await client.publish(target, ctx_for(pod, "app"), secrets={"cred": "alice"})
+    assert (target / "identity").read_text().endswith("cred=alice")
+    bob = base64.b64encode(b"bob").decode()
+    kubectl("patch", "secret", "-n", ns, "creds", "--type=merge", "-p", json.dumps({"data": {"cred": bob}}))
+    await wait_until(
+        lambda: (target / "identity").read_text().endswith("cred=bob"), "re-read secret", limit=15
+    )

@@ -299,7 +299,10 @@ async def test_sigterm_finishes_calls_in_flight_and_restart_keeps_mounts(
     first = harness.target("first")
     await client.publish(first, volume_context("first", "shop", "fast"))
     slow = asyncio.create_task(client.publish(harness.target("slow"), volume_context("slow", "shop", "slow")))
-    await asyncio.sleep(0.5)
+    # SIGTERM once the slow call is inside the provider (it answers after 1.5 s).
+    await wait_until(
+        lambda: any(c.endswith(" slow") for c in harness.provider_calls()), "slow call in flight"
+    )
     harness.procs["driver"].send_signal(signal.SIGTERM)
     await slow  # the call in flight completes
     assert harness.stop("driver") == 0
@@ -345,3 +348,20 @@ async def test_tokens_and_secret_values_never_reach_the_log(harness: Harness, cl
     assert "NodePublishVolume done" in log
     for secret in (JWT, "hunter2-value", "sup3r-secret", "c2lnbmF0dXJl"):
         assert secret not in log
+
+
+async def test_provider_health_check_is_exported_as_a_metric(harness: Harness) -> None:
+    harness.start_provider()
+    harness.start_driver("--provider-health-check", "--provider-health-check-interval", "300ms")
+    url = f"http://127.0.0.1:{harness.metrics_port}/metrics"
+
+    def status() -> str:
+        text = urllib.request.urlopen(url).read().decode()
+        for line in text.splitlines():
+            if line.startswith("provider_health_check_status{") and 'provider="testprovider"' in line:
+                return line.rsplit(" ", 1)[1]
+        return ""
+
+    await wait_until(lambda: status() == "1.0", "healthy provider")
+    harness.stop("provider-testprovider", signal.SIGKILL)
+    await wait_until(lambda: status() == "0.0", "unhealthy provider")

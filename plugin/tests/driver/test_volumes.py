@@ -108,3 +108,18 @@ async def test_a_failed_fetch_is_not_cached() -> None:
         await shared.get("k", "/t1", 60, fetch)
     result, _ = await shared.get("k", "/t1", 60, fetch)
     assert result.object_versions == {"a": "2"}
+
+
+def test_tokens_are_refreshed_only_when_they_expire_within_the_margin() -> None:
+    import datetime
+    import json
+
+    from secrets_store_csi.driver.tokens import needs_refresh
+
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    soon = json.dumps({"vault": {"token": "t", "expirationTimestamp": "2026-01-01T00:01:00Z"}})
+    later = json.dumps({"vault": {"token": "t", "expirationTimestamp": "2026-01-01T01:00:00Z"}})
+    assert needs_refresh(soon, 180, now)
+    assert not needs_refresh(later, 180, now)
+    assert not needs_refresh("", 180, now)
+    assert needs_refresh(json.dumps({"vault": {"token": "t"}}), 180, now)

@@ -145,3 +145,16 @@ def test_the_same_observation_twice_builds_the_same_status() -> None:
     second, moved = build_status(ccd, Observation("Managed", ds()), "T2")
     assert second == first
     assert moved == []
+
+
+def test_a_daemonset_the_controller_has_not_seen_yet_is_not_available() -> None:
+    """A just-created DaemonSet reports 0 of 0 pods: that is not "no node needs one"."""
+    fresh = DaemonSetState("ns", "driver", generation=1, observed_generation=0, desired=0)
+    got = by_type(Observation("Managed", fresh))
+    assert got["Available"][0] == "False"
+    assert got["Progressing"][0] == "True"
+
+
+def test_no_node_to_run_on_is_available() -> None:
+    empty = DaemonSetState("ns", "driver", generation=1, observed_generation=1, desired=0)
+    assert by_type(Observation("Managed", empty))["Available"][0] == "True"

@@ -117,6 +117,15 @@ def test_secrets_manager_secret_and_ssm_parameter_become_files(
     )
 
 
+def test_binary_secret_is_written_as_bytes(aws: ProviderProcess, sm: Any, prefix: str) -> None:
+    blob = bytes(range(256))
+    sm.create_secret(Name=f"{prefix}-bin", SecretBinary=blob)
+    resp = mount(
+        aws, [{"objectName": f"{prefix}-bin", "objectType": "secretsmanager", "objectAlias": "blob"}]
+    )
+    assert files_of(resp) == {"blob": blob}
+
+
 def test_path_translation_character_and_off(aws: ProviderProcess, ssm: Any, prefix: str) -> None:
     ssm.put_parameter(Name=f"/{prefix}/a/b", Value="v", Type="String")
     obj = [{"objectName": f"/{prefix}/a/b", "objectType": "ssmparameter"}]
@@ -396,3 +405,19 @@ def test_unreachable_endpoint_is_unavailable(emulators: dict[str, str], tmp_path
         assert err.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         stop_provider(p)
+
+
+def test_pods_mounting_the_same_objects_together_share_the_fetch(
+    aws: ProviderProcess, ssm: Any, prefix: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    for i in range(25):
+        ssm.put_parameter(Name=f"{prefix}-c{i}", Value=f"v{i}", Type="String")
+    objs = [{"objectName": f"{prefix}-c{i}", "objectType": "ssmparameter"} for i in range(25)]
+    before = aws.backend_calls()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda n: mount(aws, objs, extra={"uid": f"{prefix}-pod{n}"}), range(8)))
+    assert all(files_of(r)[f"{prefix}-c24"] == b"v24" for r in responses)
+    calls = calls_delta(before, aws.backend_calls())["ssm.GetParameters"]
+    assert calls < 8 * 3  # eight pods, 25 parameters: without sharing 24 calls

@@ -109,3 +109,11 @@ def test_static_keys_accept_the_usual_spellings(secrets: dict[str, str]) -> None
 
 def test_no_static_keys_means_another_auth_mode() -> None:
     assert static_credentials({}) is None
+
+
+def test_unknown_object_keys_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    p = parse_params(
+        {"objects": '[{"objectName": "x", "objectType": "ssmparameter", "objectAlais": "typo"}]'}, 0o644
+    )
+    assert p.objects[0].file_name == "x"
+    assert "objectAlais" in caplog.text

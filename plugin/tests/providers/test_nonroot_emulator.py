@@ -71,3 +71,31 @@ def test_vault_provider_serves_mounts_as_nobody(emulators: dict[str, str], tmp_p
         assert files_of(resp) == {"k": b"v"}
     finally:
         stop_provider(p)
+
+
+def test_unwritable_socket_directory_is_a_clear_startup_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))}
+    out = subprocess.run(
+        [
+            "/usr/bin/python3",
+            "-m",
+            "secrets_store_csi.cli",
+            "provider",
+            "vault",
+            "--socket-dir",
+            "/var/run/ssc-denied",
+        ],
+        env=env,
+        user=NOBODY,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "cannot create the provider socket /var/run/ssc-denied/vault.sock as uid 65534" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -49,6 +49,47 @@ values = st.recursive(
     ),
     max_leaves=12,
 )
+# Paths made of the characters that matter for escapes, so that accepted inputs are common too.
+path_text = st.lists(
+    st.sampled_from(["a", "b", ".", "..", "/", "\\", "_", "-", "~", "\x00", "\n"]), max_size=8
+).map("".join)
+name_text = st.one_of(st.text(alphabet="abcXYZ019-", min_size=1, max_size=12), path_text)
+perm_text = st.sampled_from(["0644", "0600", "0400", "644", "0800", "rw"])
+aws_valid_object = st.fixed_dictionaries(
+    {"objectName": name_text, "objectType": st.sampled_from(["secretsmanager", "ssmparameter", "ssm"])},
+    optional={
+        "objectAlias": path_text,
+        "filePermission": perm_text,
+        "objectVersion": st.sampled_from(["1", "abc", ""]),
+        "objectVersionLabel": st.sampled_from(["AWSPREVIOUS", ""]),
+        "jmesPath": st.lists(
+            st.fixed_dictionaries({"path": st.sampled_from(["a", "a.b", "[0]"]), "objectAlias": path_text}),
+            max_size=2,
+        ),
+    },
+)
+vault_valid_object = st.fixed_dictionaries(
+    {"objectName": path_text, "secretPath": st.sampled_from(["secret/data/a", "kv/x", "/v1/a/b", "a/../b"])},
+    optional={
+        "secretKey": st.text(max_size=5),
+        "method": st.sampled_from(["GET", "POST", "get", "DELETE"]),
+        "encoding": st.sampled_from(["utf-8", "base64", "hex", "x"]),
+        "filePermission": perm_text,
+    },
+)
+azure_valid_object = st.fixed_dictionaries(
+    {
+        "objectName": st.text(alphabet="abc-1", min_size=1, max_size=8),
+        "objectType": st.sampled_from(["secret", "key", "cert", "bogus"]),
+    },
+    optional={
+        "objectAlias": path_text,
+        "objectFormat": st.sampled_from(["pem", "pfx", "x"]),
+        "objectEncoding": st.sampled_from(["utf-8", "hex", "base64", "x"]),
+        "objectVersionHistory": st.integers(-1, 5),
+        "filePermission": perm_text,
+    },
+)
 aws_keys = st.sampled_from([*sorted(aws_params.OBJECT_KEYS), "path", "objectAlias", "bogus"])
 aws_object = st.dictionaries(aws_keys, values, max_size=6)
 text_or_yaml = st.one_of(

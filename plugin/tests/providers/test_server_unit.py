@@ -107,3 +107,21 @@ async def test_duplicate_paths_from_a_provider_are_refused(served: tuple[Scripte
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.Mount(request())  # type: ignore[attr-defined]
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_throttling_is_unavailable_not_resource_exhausted(served: tuple[Scripted, object]) -> None:
+    # drivers (upstream and ours) read RESOURCE_EXHAUSTED as "answer larger than the receive limit"
+    provider, stub = served
+    provider.outcome = ProviderError(ErrorCode.THROTTLED, "429 after retries", "obj")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Mount(request())  # type: ignore[attr-defined]
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert dict(info.value.trailing_metadata() or ())["error-code"] == "Throttled"
+
+
+def test_null_secrets_from_the_upstream_driver_mean_none() -> None:
+    # sigs.k8s.io/secrets-store-csi-driver sends "null" when the volume has no nodePublishSecretRef
+    from secrets_store_csi.providers.mountspec import parse_mount_request
+
+    spec = parse_mount_request('{"a": "b"}', "null", "/t", "420", [])
+    assert spec.secrets == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -43,9 +44,13 @@ class Signer:
 
 
 class Bao:
-    def __init__(self, addr: str, token: str = "root") -> None:
+    def __init__(
+        self, addr: str, token: str = "root", namespace: str = "", cafile: str | None = None
+    ) -> None:
         self.addr = addr.rstrip("/")
         self.token = token
+        self.namespace = namespace
+        self.context = ssl.create_default_context(cafile=cafile) if cafile else None
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         req = urllib.request.Request(
@@ -54,8 +59,10 @@ class Bao:
             data=json.dumps(body).encode() if body is not None else None,
             headers={"X-Vault-Token": self.token, "Content-Type": "application/json"},
         )
+        if self.namespace:
+            req.add_header("X-Vault-Namespace", self.namespace)
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=10, context=self.context) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as err:
             raise RuntimeError(f"{method} {path}: HTTP {err.code} {err.read()[:300]!r}") from err

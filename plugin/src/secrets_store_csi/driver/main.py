@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import signal
 
@@ -19,6 +21,7 @@ from secrets_store_csi.driver.spc import DirSpcSource, KubeSpcSource, SpcSource
 
 log = logging.getLogger("driver")
 GRACE_SECONDS = 30.0
+M_ARENA_MAX = -8
 
 
 async def serve(opts: options.Options) -> int:
@@ -81,7 +84,15 @@ async def serve(opts: options.Options) -> int:
     return 0
 
 
+def _limit_malloc_arenas() -> None:
+    """glibc gives each thread its own malloc arena (up to 8 per core); two keep RSS flat."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_ARENA_MAX, 2)
+
+
 def main(argv: list[str]) -> int:
+    _limit_malloc_arenas()
     opts = options.parse(argv)
     logs.setup(opts.log_format_json, opts.verbosity)
     return asyncio.run(serve(opts))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import json
 import logging
 import time
@@ -10,10 +12,10 @@ from collections import defaultdict
 
 import grpc
 
-from secrets_store_csi.driver import errors, mount, podstatus, secretsync
+from secrets_store_csi.driver import errors, mount, podstatus, secretsync, tokens
 from secrets_store_csi.driver.attributes import VolumeRequest, mount_attributes, permission_json
 from secrets_store_csi.driver.errors import DriverError, PathError
-from secrets_store_csi.driver.kube import KubeClient, KubeError
+from secrets_store_csi.driver.kube import KubeClient, KubeError, pod_path, secret_path
 from secrets_store_csi.driver.metrics import OS_TYPE, Metrics
 from secrets_store_csi.driver.options import Options
 from secrets_store_csi.driver.paths import check_tree_inside
@@ -234,6 +236,60 @@ class Publisher:
             await asyncio.to_thread(mount.clean_target, target)
         self._locks.pop(target, None)
 
+    async def _fresh_tokens(self, state: VolumeState) -> VolumeRequest:
+        """The volume's request with tokens still valid for the next poll (minted when needed)."""
+        req = state.req
+        margin = self.opts.rotation_poll_interval + 60
+        if self.kube is None or not req.tokens or not tokens.needs_refresh(req.tokens, margin):
+            return req
+        try:
+            fresh = await tokens.mint(
+                self.kube,
+                req.tokens,
+                namespace=req.pod_namespace,
+                service_account=req.service_account,
+                pod=req.pod_name,
+                pod_uid=req.pod_uid,
+            )
+        except (KubeError, ValueError) as exc:
+            log.warning(
+                "minting service-account tokens failed; using the last ones",
+                extra={"pod": req.pod, "error": str(exc)},
+            )
+            return req
+        return dataclasses.replace(req, tokens=fresh)
+
+    async def _fresh_publish_secrets(self, req: VolumeRequest) -> VolumeRequest:
+        """Re-read the volume's nodePublishSecretRef Secret so rotated credentials are used (the pod's
+        spec names it; the Secret is read from the pod's namespace only)."""
+        if self.kube is None or not req.secrets:
+            return req
+        try:
+            pod = await self.kube.get(pod_path(req.pod_namespace, req.pod_name))
+            ref = ""
+            for volume in (pod.get("spec") or {}).get("volumes") or []:
+                csi = volume.get("csi") or {}
+                attrs = csi.get("volumeAttributes") or {}
+                if (
+                    csi.get("driver") == self.opts.driver_name
+                    and attrs.get("secretProviderClass") == req.spc_name
+                ):
+                    ref = (csi.get("nodePublishSecretRef") or {}).get("name", "")
+                    break
+            if not ref:
+                return req
+            secret = await self.kube.get(secret_path(req.pod_namespace, ref))
+        except KubeError as exc:
+            log.warning(
+                "re-reading nodePublishSecretRef failed; using the last data",
+                extra={"pod": req.pod, "error": str(exc)},
+            )
+            return req
+        data = {
+            k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()
+        }
+        return dataclasses.replace(req, secrets=data)
+
     async def rotate(
         self, target: str, spc_cache: dict[tuple[str, str], SecretProviderClass], poll_started: float
     ) -> bool:
@@ -243,7 +299,8 @@ class Publisher:
             state = self.volumes.get(target)
             if state is None:
                 return False
-            req = state.req
+            req = await self._fresh_tokens(state)
+            req = await self._fresh_publish_secrets(req)
             cache_key = (req.pod_namespace, req.spc_name)
             spc = spc_cache.get(cache_key)
             if spc is None:

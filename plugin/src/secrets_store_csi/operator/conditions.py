@@ -53,6 +53,12 @@ class DaemonSetState:
         )
 
     @property
+    def up(self) -> bool:
+        """Some driver pod serves, or (as the controller has seen this DaemonSet) no node needs one."""
+        observed = self.observed_generation >= self.generation
+        return self.available > 0 or (self.desired == 0 and observed)
+
+    @property
     def counts(self) -> str:
         return f"{self.available}/{self.desired} driver pods available, {self.updated} updated"
 
@@ -120,7 +126,7 @@ def _from_daemonset(obs: Observation, hold_reason: str, hold_message: str) -> tu
     else:
         available = Condition(
             "Available",
-            _bool(ds.available > 0 or ds.desired == 0),
+            _bool(ds.up),
             hold_reason,
             f"{hold_message}; {ds.counts}",
         )
@@ -157,7 +163,7 @@ def observe(obs: Observation) -> list[Condition]:
         available = Condition("Available", "False", "Deploying", "the driver DaemonSet does not exist yet")
         progressing = Condition("Progressing", "True", "Deploying", "creating the driver DaemonSet")
     else:
-        up = ds.available > 0 or ds.desired == 0
+        up = ds.up
         available = Condition(
             "Available", _bool(up), "AsExpected" if up else "NoDriverPodAvailable", ds.counts
         )

@@ -123,9 +123,11 @@ async def remove(ctx: Context, owned: Sequence[Mapping[str, Any]]) -> list[str]:
     for ref in sorted(inventory.removal_set(owned), key=lambda r: r.kind != "DaemonSet"):
         obj = next(o for o in owned if ObjectRef.of(o) == ref)
         if (obj.get("metadata") or {}).get("deletionTimestamp") is None:
-            # Foreground: the DaemonSet stays until its pods are gone, so "removed" means pods gone too.
+            # Foreground for the DaemonSet: it stays until its pods are gone, so "removed" means pods gone.
             log.info("deleting %s", ref)
-            await ctx.client.delete(ref, propagation="Foreground")
+            await ctx.client.delete(
+                ref, propagation="Foreground" if ref.kind == "DaemonSet" else "Background"
+            )
         if await ctx.client.get(ref) is not None:
             remaining.append(str(ref))
     return remaining

@@ -231,6 +231,7 @@ class AwsProvider:
         self._sts_cache: dict[str, Credentials] = {}
         self._http: aiohttp.ClientSession | None = None
         self._node_region: str | None = None
+        self._inflight: dict[tuple[Any, ...], asyncio.Future[dict[str, Any]]] = {}
 
     async def close(self) -> None:
         if self._http is not None:
@@ -287,7 +288,9 @@ class AwsProvider:
                 f"An IAM role must be associated with service account "
                 f"{pod.namespace}/{pod.service_account} (annotation {ROLE_ANNOTATION})",
             )
-        key = hashlib.sha256(f"{role}\0{region}\0{token}".encode()).hexdigest()
+        # The kubelet attests namespace and service account; STS's trust policy decides on exactly those
+        # (the token's sub and aud), so credentials are shared by the pods of one service account and role.
+        key = f"{role}\0{region}\0{pod.namespace}\0{pod.service_account}"
         cached = self._sts_cache.get(key)
         if cached is not None and cached.expires - 300 > time.time():
             return cached
@@ -366,7 +369,7 @@ class AwsProvider:
             and self._cached_for(spec, o, region) is not None
         ]
         if latest_ssm:
-            versions = await self._with_failover(params, region, creds, latest_ssm, self._ssm_versions)
+            versions = await self._shared(params, region, creds, latest_ssm, self._ssm_versions)
             for obj in latest_ssm:
                 cached = self._cached_for(spec, obj, region)
                 if cached is not None and versions.get(obj.file_name) == cached.version:
@@ -376,12 +379,12 @@ class AwsProvider:
         sm_batch = [o for o in todo if o.type == SECRETS_MANAGER and not o.version and not o.label]
         sm_single = [o for o in todo if o.type == SECRETS_MANAGER and (o.version or o.label)]
         results = await asyncio.gather(
-            *[self._with_failover(params, region, creds, c, self._ssm_get) for c in ssm_batches(ssm)],
+            *[self._shared(params, region, creds, c, self._ssm_get) for c in ssm_batches(ssm)],
             *[
-                self._with_failover(params, region, creds, list(c), self._sm_batch)
+                self._shared(params, region, creds, list(c), self._sm_batch)
                 for c in chunks(sm_batch, SM_BATCH)
             ],
-            *[self._with_failover(params, region, creds, [o], self._sm_get) for o in sm_single],
+            *[self._shared(params, region, creds, [o], self._sm_get) for o in sm_single],
         )
         for found in results:
             values.update(found)
@@ -397,6 +400,38 @@ class AwsProvider:
 
     def _cached_for(self, spec: MountSpec, obj: AwsObject, region: str) -> Fetched | None:
         return self.cache.get(spec, obj, selector_of(obj, region))
+
+    async def _shared(
+        self,
+        params: AwsParams,
+        region: str,
+        creds: Credentials,
+        objs: list[AwsObject],
+        fn: Callable[[str, Credentials, list[AwsObject], bool], Any],
+    ) -> dict[str, Any]:
+        """One backend step, shared by concurrent mounts that ask the same identity for the same objects
+        (pods of one Deployment starting together cost one fetch, not one per pod)."""
+        key = (
+            creds.identity,
+            region,
+            params.failover_region,
+            fn.__name__,
+            tuple((o.file_name, selector_of(o, region)) for o in objs),
+        )
+        task = self._inflight.get(key)
+        if task is None:
+            # A task of its own: a caller that gives up (deadline) does not cancel the others' fetch.
+            task = asyncio.ensure_future(self._with_failover(params, region, creds, objs, fn))
+            self._inflight[key] = task
+            task.add_done_callback(lambda t, k=key: self._done(k, t))  # type: ignore[misc]
+        else:
+            metrics.SHARED_FETCHES.labels("aws").inc()
+        return dict(await asyncio.shield(task))
+
+    def _done(self, key: tuple[Any, ...], task: asyncio.Future[dict[str, Any]]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an error nobody waited for is not reported as lost
 
     async def _with_failover(
         self,

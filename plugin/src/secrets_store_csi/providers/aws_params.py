@@ -6,6 +6,7 @@ Parameters as the upstream AWS provider (secrets-store-csi-driver-provider-aws):
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ import yaml
 from secrets_store_csi.providers.errors import invalid
 from secrets_store_csi.providers.mountspec import check_unique, parse_bool
 from secrets_store_csi.providers.paths import check_relative_path, parse_file_permission
+
+log = logging.getLogger(__name__)
 
 SECRETS_MANAGER = "secretsmanager"
 SSM = "ssmparameter"
@@ -138,7 +141,9 @@ def parse_objects(
         if not name:
             raise invalid("objectName is required for every object")
         if unknown:
-            raise invalid(f"unknown keys {sorted(unknown)}", name)
+            # Upstream providers ignore keys they do not know: warn, so that their SecretProviderClasses
+            # keep working while a typo is still visible in the provider's log.
+            log.warning("object %r: ignoring unknown keys %s", name, sorted(unknown))
         arn = parse_arn(name)
         otype = _str_field(raw, "objectType", name)
         if arn is not None:

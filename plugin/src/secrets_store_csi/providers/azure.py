@@ -151,7 +151,9 @@ def parse_objects(raw: str, default_mode: int) -> tuple[AzureObject, ...]:
             raise invalid("objectName is required for every object")
         unknown = set(item) - OBJECT_KEYS
         if unknown:
-            raise invalid(f"unknown keys {sorted(unknown)}", name)
+            # Upstream providers ignore keys they do not know: warn, so that their SecretProviderClasses
+            # keep working while a typo is still visible in the provider's log.
+            log.warning("object %r: ignoring unknown keys %s", name, sorted(unknown))
         if not _OBJECT_NAME.match(name):
             raise invalid("objectName must be 1-127 letters, digits or dashes", name)
         otype = str(item.get("objectType") or "").lower()

@@ -28,7 +28,8 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ACCESS_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
-    ErrorCode.THROTTLED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # Not RESOURCE_EXHAUSTED: drivers read that code as "response larger than the receive limit".
+    ErrorCode.THROTTLED: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }

@@ -30,13 +30,6 @@ class KubeConfig:
     token: str | None = None
 
 
-def _write_temp(data: bytes) -> str:
-    fd, path = tempfile.mkstemp(prefix="ssc-kube-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path
-
-
 def load_kubeconfig(path: str) -> KubeConfig:
     with open(path, encoding="utf-8") as f:
         doc = yaml.safe_load(f)
@@ -46,22 +39,29 @@ def load_kubeconfig(path: str) -> KubeConfig:
     user: dict[str, Any] = next((u["user"] for u in doc.get("users", []) if u["name"] == ctx.get("user")), {})
     base = os.path.dirname(path)
 
-    def material(key: str) -> str | None:
-        if f"{key}-data" in cluster or f"{key}-data" in user:
-            src = cluster if f"{key}-data" in cluster else user
-            return _write_temp(base64.b64decode(src[f"{key}-data"]))
-        src = cluster if key in cluster else user
-        if key in src:
-            return str(os.path.join(base, src[key]))
+    def material(key: str) -> bytes | None:
+        for src in (cluster, user):
+            if f"{key}-data" in src:
+                return base64.b64decode(src[f"{key}-data"])
+            if key in src:
+                with open(os.path.join(base, src[key]), "rb") as fh:
+                    return fh.read()
         return None
 
     if cluster.get("insecure-skip-tls-verify"):
         ctx_ssl: ssl.SSLContext | bool = False
     else:
-        ctx_ssl = ssl.create_default_context(cafile=material("certificate-authority"))
+        ca = material("certificate-authority")
+        ctx_ssl = ssl.create_default_context(cadata=ca.decode() if ca else None)
         cert, key = material("client-certificate"), material("client-key")
         if cert and key:
-            ctx_ssl.load_cert_chain(cert, key)
+            # ssl loads a client key only from a file: a private temporary one, removed right after.
+            with tempfile.TemporaryDirectory(prefix="ssc-kube-") as tmp:
+                os.chmod(tmp, 0o700)
+                pem = os.path.join(tmp, "client.pem")
+                with open(pem, "wb") as out:
+                    out.write(cert + b"\n" + key)
+                ctx_ssl.load_cert_chain(pem)
     return KubeConfig(
         server=cluster["server"],
         ssl_context=ctx_ssl,

@@ -19,3 +19,8 @@ MOUNT_SECONDS = Histogram(
 BACKEND_CALLS = Counter(
     "secrets_store_provider_backend_calls_total", "Requests sent to a backend", ["provider", "operation"]
 )
+SHARED_FETCHES = Counter(
+    "secrets_store_provider_shared_fetches_total",
+    "Backend fetches a mount shared with a concurrent mount of the same objects by the same identity",
+    ["provider"],
+)

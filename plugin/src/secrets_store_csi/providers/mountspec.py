@@ -53,6 +53,8 @@ def _json_object(raw: str, what: str) -> dict[str, str]:
         value = json.loads(raw)
     except ValueError as exc:
         raise invalid(f"{what} is not valid JSON") from exc
+    if value is None:  # the upstream driver sends "null" for a volume without nodePublishSecretRef
+        return {}
     if not isinstance(value, dict):
         raise invalid(f"{what} must be a JSON object")
     out: dict[str, str] = {}
@@ -69,6 +71,8 @@ def parse_tokens(raw: str) -> dict[str, str]:
         value = json.loads(raw)
     except ValueError as exc:
         raise invalid(f"{SA_TOKENS} is not valid JSON") from exc
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise invalid(f"{SA_TOKENS} must be a JSON object")
     tokens: dict[str, str] = {}

@@ -106,12 +106,21 @@ def to_response(result: MountResult) -> provider_pb2.MountResponse:
 
 def prepare_socket(path: str) -> None:
     """Create the socket's directory and remove a stale socket left by a previous run."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        st = os.lstat(path)
-        if not stat.S_ISSOCK(st.st_mode):
-            raise SystemExit(f"{path} exists and is not a socket: refusing to replace it")
-        os.unlink(path)
+    directory = os.path.dirname(path) or "."
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            st = os.lstat(path)
+            if not stat.S_ISSOCK(st.st_mode):
+                raise SystemExit(f"{path} exists and is not a socket: refusing to replace it")
+            os.unlink(path)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(f"{directory} is not writable")
+    except PermissionError as exc:
+        raise SystemExit(
+            f"cannot create the provider socket {path} as uid {os.getuid()}: {exc.strerror or exc}; "
+            f"make {directory} writable for this user (e.g. group-owned by the provider's fsGroup)"
+        ) from exc
 
 
 async def serve(provider: Provider, socket_path: str) -> None:

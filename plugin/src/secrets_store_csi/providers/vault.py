@@ -92,7 +92,9 @@ def parse_objects(raw_objects: str, default_mode: int) -> tuple[VaultObject, ...
             raise invalid("objectName is required for every object")
         unknown = set(raw) - OBJECT_KEYS
         if unknown:
-            raise invalid(f"unknown keys {sorted(unknown)}", name)
+            # Upstream providers ignore keys they do not know: warn, so that their SecretProviderClasses
+            # keep working while a typo is still visible in the provider's log.
+            log.warning("object %r: ignoring unknown keys %s", name, sorted(unknown))
         check_relative_path(name, name)
         path = raw.get("secretPath")
         if not isinstance(path, str) or not path:

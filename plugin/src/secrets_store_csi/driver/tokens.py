@@ -1,0 +1,79 @@
+"""Service-account tokens for the rotation poll loop.
+
+kubelet passes the pod's tokens (CSIDriver tokenRequests) on NodePublishVolume; with requiresRepublish it
+refreshes them. The driver's own poll loop runs between those calls, so before a fetch it mints fresh
+tokens with the TokenRequest API when the stored ones expire within the margin: same audiences, bound to
+the same pod. Token values never reach a log line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from typing import Any
+
+from secrets_store_csi.driver.kube import KubeClient, KubeError
+
+log = logging.getLogger("driver.tokens")
+DEFAULT_EXPIRATION = 3600
+
+
+def _expires(entry: Any) -> datetime.datetime | None:
+    if not isinstance(entry, dict):
+        return None
+    stamp = entry.get("expirationTimestamp")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def needs_refresh(tokens_json: str, margin_seconds: float, now: datetime.datetime | None = None) -> bool:
+    """True when any token expires within `margin_seconds` (or has no readable expiry)."""
+    if not tokens_json:
+        return False
+    try:
+        tokens = json.loads(tokens_json)
+    except ValueError:
+        return False
+    now = now or datetime.datetime.now(datetime.UTC)
+    for entry in tokens.values():
+        expiry = _expires(entry)
+        if expiry is None or (expiry - now).total_seconds() < margin_seconds:
+            return True
+    return False
+
+
+async def mint(
+    kube: KubeClient, tokens_json: str, *, namespace: str, service_account: str, pod: str, pod_uid: str
+) -> str:
+    """New tokens JSON for the same audiences, bound to the pod. Raises KubeError."""
+    audiences = list(json.loads(tokens_json))
+    fresh: dict[str, dict[str, str]] = {}
+    for audience in audiences:
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "audiences": [audience] if audience else [],
+                "expirationSeconds": DEFAULT_EXPIRATION,
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": pod_uid},
+            },
+        }
+        out = await kube.create(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token", body
+        )
+        status = out.get("status") or {}
+        if not status.get("token"):
+            raise KubeError(
+                500, "NoToken", f"TokenRequest for {namespace}/{service_account} returned no token"
+            )
+        fresh[audience] = {
+            "token": status["token"],
+            "expirationTimestamp": status.get("expirationTimestamp", ""),
+        }
+    log.debug("minted tokens", extra={"pod": f"{namespace}/{pod}", "audiences": audiences})
+    return json.dumps(fresh)
