@@ -1,0 +1,3 @@
+module ssc.local/devcluster/pause
+
+go 1.24.0

@@ -1,0 +1,87 @@
+"""Every chart and ci/ scenario: lint --strict, renders with no cluster, GitOps-safe, versions in step."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import yaml
+from chartrender import CHARTS, CHARTS_DIR, ROOT, ci_values, render, run_helm
+
+SCENARIOS = [(c, f) for c in CHARTS for f in ci_values(c)]
+
+
+def package_version() -> str:
+    with (ROOT / "plugin" / "pyproject.toml").open("rb") as f:
+        return str(tomllib.load(f)["project"]["version"])
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_chart_lints_strict(chart):
+    proc = run_helm("lint", "--strict", str(CHARTS_DIR / chart))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("chart", "values"), SCENARIOS, ids=[f"{c}:{f.name}" for c, f in SCENARIOS])
+def test_ci_scenario_lints_strict_and_renders(chart, values):
+    proc = run_helm("lint", "--strict", str(CHARTS_DIR / chart), "-f", str(values))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert render(chart, files=(values,), include_crds=True)
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_every_chart_has_scenarios_schema_notes_and_readme(chart):
+    d = CHARTS_DIR / chart
+    assert ci_values(chart), "ci/*-values.yaml scenarios"
+    for f in ("values.schema.json", "templates/NOTES.txt", "README.md"):
+        assert (d / f).is_file(), f
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_chart_version_and_app_version_follow_the_package(chart):
+    meta = yaml.safe_load((CHARTS_DIR / chart / "Chart.yaml").read_text())
+    assert meta["version"] == meta["appVersion"] == package_version()
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_templates_need_no_cluster_and_run_no_hooks(chart):
+    for tpl in (CHARTS_DIR / chart / "templates").iterdir():
+        text = tpl.read_text()
+        assert not re.search(r"\blookup\b", text), f"{tpl.name}: lookup needs a cluster"
+        assert "helm.sh/hook" not in text, f"{tpl.name}: hooks do not suit GitOps tools"
+
+
+def leaf_paths(values: object, prefix: str = "") -> list[str]:
+    if isinstance(values, dict) and values:
+        return [p for k, v in values.items() for p in leaf_paths(v, f"{prefix}.{k}" if prefix else k)]
+    return [prefix]
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_readme_documents_every_value(chart):
+    values = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text())
+    readme = (CHARTS_DIR / chart / "README.md").read_text()
+    # Values under a free-form map (resources, affinity, updateStrategy, ...) are documented by their parent.
+    missing = [
+        p
+        for p in leaf_paths(values)
+        if f"`{p}`" not in readme and not any(f"`{p.rsplit('.', n)[0]}`" in readme for n in (1, 2, 3, 4))
+    ]
+    assert not missing, f"README.md lacks {missing}"
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_readme_says_what_uninstall_leaves_behind(chart):
+    readme = (CHARTS_DIR / chart / "README.md").read_text()
+    assert "helm uninstall" in readme and "left behind" in readme.lower()
+
+
+def test_containerfile_builds_a_non_root_multi_stage_image_with_charts_and_helm():
+    text = (ROOT / "plugin" / "Containerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=", text, re.M)
+    assert len(re.findall(r"^FROM \$\{BASE_IMAGE\}", text, re.M)) == 2
+    assert "COPY charts/ /charts/" in text and "COPY bin/helm /usr/local/bin/helm" in text
+    assert re.search(r"^USER 65532:65532$", text, re.M)
+    assert re.search(r'^ENTRYPOINT \[".*secrets-store-csi"\]$', text, re.M)
+    assert "org.opencontainers.image.version" in text
