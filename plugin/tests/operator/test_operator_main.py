@@ -36,12 +36,12 @@ async def test_a_replica_waiting_for_the_lease_answers_the_liveness_probe() -> N
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    async with candidate_health(f"http://127.0.0.1:{port}/healthz"):
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}/healthz") as response,
-        ):
-            assert response.status == 200
+    async with (
+        candidate_health(f"http://127.0.0.1:{port}/healthz"),
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/healthz") as response,
+    ):
+        assert response.status == 200
     async with aiohttp.ClientSession() as session:
         try:
             await session.get(f"http://127.0.0.1:{port}/healthz")
