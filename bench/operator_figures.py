@@ -25,8 +25,7 @@ from operator_cluster import (
     daemonset,
     daemonset_ready,
     delete_ccd_and_wait,
-    driver_lock,
-    leftovers,
+    driver_lock_on_a_clean_cluster,
     new_namespace,
     remove_owned_crds,
     wait_for,
@@ -45,8 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with driver_lock():
-        assert leftovers() == [], "operator-owned objects are already installed"
+    with driver_lock_on_a_clean_cluster():
         crd_ours = ccd_crd_installed_by_us()
         namespace = new_namespace("operator-bench")
         operator = OperatorProcess(namespace, "--resync", "60").start()

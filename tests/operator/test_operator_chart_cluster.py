@@ -17,8 +17,7 @@ from operator_cluster import (
     ccd,
     condition,
     daemonset_ready,
-    driver_lock,
-    leftovers,
+    driver_lock_on_a_clean_cluster,
     new_namespace,
     remove_owned_crds,
     wait_for,
@@ -36,8 +35,7 @@ def helm(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def release() -> Iterator[str]:
-    with driver_lock():
-        assert leftovers() == [], "operator-owned objects are already installed"
+    with driver_lock_on_a_clean_cluster():
         crd_existed = kubectl("get", "crd", CRD, check=False).returncode == 0
         namespace = new_namespace("operator-test-chart")
         try:

@@ -25,7 +25,7 @@ from operator_cluster import (
     daemonset_ready,
     delete_ccd_and_wait,
     driver_args,
-    driver_lock,
+    driver_lock_on_a_clean_cluster,
     events_for_ccd,
     leftovers,
     new_namespace,
@@ -42,8 +42,7 @@ READY_TIMEOUT = 240
 
 @pytest.fixture(scope="module")
 def driver_namespace() -> Iterator[str]:
-    with driver_lock():
-        assert leftovers() == [], "a previous run left operator-owned objects behind"
+    with driver_lock_on_a_clean_cluster():
         crd_ours = ccd_crd_installed_by_us()
         namespace = new_namespace("operator-test")
         try:

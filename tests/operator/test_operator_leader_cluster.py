@@ -6,7 +6,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from operator_cluster import OperatorProcess, driver_lock, new_namespace, wait_for
+from operator_cluster import OperatorProcess, driver_lock_on_a_clean_cluster, new_namespace, wait_for
 from operator_env import kubectl, kubectl_json
 
 pytestmark = pytest.mark.cluster
@@ -17,7 +17,7 @@ LEASE = "secrets-store-csi-driver-operator"
 @pytest.fixture
 def lease_namespace() -> Iterator[str]:
     # The replicas would act on a ClusterCSIDriver someone else's test created: hold the driver lock.
-    with driver_lock():
+    with driver_lock_on_a_clean_cluster():
         namespace = new_namespace("operator-test-lease")
         yield namespace
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)

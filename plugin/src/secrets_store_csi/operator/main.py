@@ -8,11 +8,13 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import kopf
 import yaml
+from aiohttp import web
 
 from secrets_store_csi.operator.api import ANNOTATION_PREFIX, FINALIZER, OPERATOR_NAME
 from secrets_store_csi.operator.handlers import build_registry
@@ -131,6 +133,28 @@ def kopf_settings() -> kopf.OperatorSettings:
     return settings
 
 
+@contextlib.asynccontextmanager
+async def candidate_health(url: str | None) -> AsyncIterator[None]:
+    """While waiting for the Lease, answer the liveness probe (kopf serves it once this replica leads)."""
+    if not url:
+        yield
+        return
+    where = urllib.parse.urlsplit(url)
+    app = web.Application()
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"candidate": True})
+
+    app.router.add_get(where.path or "/", healthz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, where.hostname, where.port or 80).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
 async def run(args: argparse.Namespace) -> int:
     client = KubeClient.from_environment()
     ctx = Context(
@@ -141,7 +165,8 @@ async def run(args: argparse.Namespace) -> int:
         election = LeaderElection(
             client, args.lease_namespace or args.namespace, args.lease_name, args.identity
         )
-        await election.acquire()
+        async with candidate_health(args.liveness):
+            await election.acquire()
     operator = asyncio.create_task(
         kopf.operator(
             registry=build_registry(ctx, args.resync),
