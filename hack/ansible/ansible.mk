@@ -45,11 +45,12 @@ ansible-uninstall: ansible-venv helm
 	  -e secrets_store_csi_uninstall_stop_workloads=true
 
 # The whole lifecycle on the local cluster (create = cluster-up + images, destroy = cluster-down), holding the
-# cluster-wide driver lock. MOLECULE_DESTROY=never keeps a shared cluster up afterwards.
+# cluster-wide driver lock. MOLECULE_DESTROY=never keeps a shared cluster up afterwards; `molecule reset` first, so
+# a kept instance is prepared again.
 MOLECULE_DESTROY ?= always
 test-molecule: ansible-venv helm
 	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) flock $(CLUSTER_LOCK) \
-	  molecule test -s default --destroy=$(MOLECULE_DESTROY)
+	  sh -c 'molecule reset -s default && molecule test -s default --destroy=$(MOLECULE_DESTROY)'
 
 # `make demo`: everything from a fresh machine: cluster, images, emulators, install.yml (AWS provider pointing at
 # moto on the node address), then demo.yml mounts a secret from the emulator into a pod and prints it.
