@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from chartrender import (
     CHARTS_DIR,
     NAMESPACE,
@@ -445,12 +446,17 @@ def test_every_backend_value_the_ansible_role_sets_is_a_chart_value():
         block = text.split(f"  {provider}:\n    {provider}: >-", 1)[1].split("| dict2items", 1)[0]
         keys = re.findall(r"'(\w+)':", block)
         assert keys, provider
-        values = {
-            provider: {
-                k: "https://example.test:1" if re.search("(?i)url|host|address", k) else "example.test"
-                for k in keys
-            }
-        }
+        defaults = yaml.safe_load((CHARTS_DIR / chart(provider) / "values.yaml").read_text())[provider]
+        values = {provider: {k: sample_value(k, defaults.get(k)) for k in keys}}
         render(chart(provider), values)  # the schema accepts every key
         env = env_of(provider, values)
         assert env, provider
+
+
+def sample_value(key: str, default: Any) -> Any:
+    """A value of the type the chart's default has: mappings stay mappings, URLs look like URLs."""
+    import re
+
+    if isinstance(default, dict):
+        return {}
+    return "https://example.test:1" if re.search("(?i)url|host|address", key) else "example.test"
