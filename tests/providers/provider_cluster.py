@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugin" / "tests" / "providers"))
 
@@ -27,3 +28,38 @@ def kubectl(*args: str, stdin: str | None = None, timeout: float = 60) -> str:
     if out.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: {out.stderr.strip()}")
     return out.stdout
+
+
+def configure_vault_kubernetes_auth(
+    bao: Any, mount: str, cluster: dict[str, str], reviewer_jwt: str, namespace: str, **role: Any
+) -> None:
+    """OpenBao's Kubernetes auth at `mount`, reviewing tokens through the local cluster's TokenReview
+    API: role `app` for the service account `app` of `namespace` (audience `vault`), reading
+    secret/<namespace>/*."""
+    bao.ensure_mount(mount, {"type": "kubernetes"}, kind="auth")
+    bao.call(
+        "POST",
+        f"auth/{mount}/config",
+        {
+            "kubernetes_host": cluster["server"],
+            "kubernetes_ca_cert": cluster["ca"],
+            "token_reviewer_jwt": reviewer_jwt,
+            "disable_local_ca_jwt": True,
+        },
+    )
+    bao.call(
+        "PUT",
+        f"sys/policies/acl/{namespace}",
+        {"policy": f'path "secret/data/{namespace}/*" {{ capabilities = ["read"] }}'},
+    )
+    bao.call(
+        "POST",
+        f"auth/{mount}/role/app",
+        {
+            "bound_service_account_names": ["app"],
+            "bound_service_account_namespaces": [namespace],
+            "audience": "vault",
+            "token_policies": [namespace],
+            **role,
+        },
+    )

@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from provider_cluster import CACHE, KUBECONFIG, kubectl
+from provider_cluster import CACHE, KUBECONFIG, configure_vault_kubernetes_auth, kubectl
 from provider_support import emulator_env
 from provider_vault import Bao
 
@@ -221,32 +221,7 @@ def test_upstream_driver_mounts_aws_and_vault_secrets_into_a_pod(
     mount = f"k8s-{namespace}"
     try:
         reviewer = kubectl("create", "token", "reviewer", "-n", namespace, "--duration=1h").strip()
-        bao.ensure_mount(mount, {"type": "kubernetes"}, kind="auth")
-        bao.call(
-            "POST",
-            f"auth/{mount}/config",
-            {
-                "kubernetes_host": cluster["server"],
-                "kubernetes_ca_cert": cluster["ca"],
-                "token_reviewer_jwt": reviewer,
-                "disable_local_ca_jwt": True,
-            },
-        )
-        bao.call(
-            "PUT",
-            f"sys/policies/acl/{namespace}",
-            {"policy": f'path "secret/data/{namespace}/*" {{ capabilities = ["read"] }}'},
-        )
-        bao.call(
-            "POST",
-            f"auth/{mount}/role/app",
-            {
-                "bound_service_account_names": ["app"],
-                "bound_service_account_namespaces": [namespace],
-                "audience": "vault",
-                "token_policies": [namespace],
-            },
-        )
+        configure_vault_kubernetes_auth(bao, mount, cluster, reviewer, namespace)
         bao.call(
             "POST",
             f"secret/data/{namespace}/db",

@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 import yaml
-from provider_cluster import kubectl
+from provider_cluster import configure_vault_kubernetes_auth, kubectl
 from provider_support import emulator_env, files_of, start_provider, stop_provider
 from provider_vault import Bao
 
@@ -40,33 +40,7 @@ def test_kubernetes_auth_login_with_the_pods_token_reads_the_secret(
     env = emulator_env()
     bao = Bao(env["VAULT_ADDR"])
     mount = f"k8s-{namespace}"
-    bao.ensure_mount(mount, {"type": "kubernetes"}, kind="auth")
-    bao.call(
-        "POST",
-        f"auth/{mount}/config",
-        {
-            "kubernetes_host": cluster["server"],
-            "kubernetes_ca_cert": cluster["ca"],
-            "token_reviewer_jwt": reviewer,
-            "disable_local_ca_jwt": True,
-        },
-    )
-    bao.call(
-        "PUT",
-        f"sys/policies/acl/{namespace}",
-        {"policy": f'path "secret/data/{namespace}/*" {{ capabilities = ["read"] }}'},
-    )
-    bao.call(
-        "POST",
-        f"auth/{mount}/role/app",
-        {
-            "bound_service_account_names": ["app"],
-            "bound_service_account_namespaces": [namespace],
-            "audience": "vault",
-            "token_policies": [namespace],
-            "token_ttl": "5m",
-        },
-    )
+    configure_vault_kubernetes_auth(bao, mount, cluster, reviewer, namespace, token_ttl="5m")
     bao.call(
         "POST",
         f"secret/data/{namespace}/db",
