@@ -31,7 +31,13 @@ import yaml
 from secrets_store_csi.providers.azure_content import cert_pem, key_pem, secret_content
 from secrets_store_csi.providers.errors import ErrorCode, ProviderError, from_http_status, invalid
 from secrets_store_csi.providers.httpclient import request
-from secrets_store_csi.providers.mountspec import MountResult, MountSpec, check_unique, parse_bool
+from secrets_store_csi.providers.mountspec import (
+    MountResult,
+    MountSpec,
+    check_unique,
+    object_fields,
+    parse_bool,
+)
 from secrets_store_csi.providers.paths import check_relative_path, parse_file_permission
 
 log = logging.getLogger(__name__)
@@ -143,17 +149,9 @@ def parse_objects(raw: str, default_mode: int) -> tuple[AzureObject, ...]:
             item = yaml.safe_load(entry) if isinstance(entry, str) else entry
         except yaml.YAMLError as exc:
             raise invalid("an entry of objects.array is not valid YAML") from exc
-        if not isinstance(item, dict):
-            raise invalid("each entry of objects.array must be a mapping with objectName and objectType")
-        item = {str(k): v for k, v in item.items()}
-        name = item.get("objectName")
-        if not isinstance(name, str) or not name:
-            raise invalid("objectName is required for every object")
-        unknown = set(item) - OBJECT_KEYS
-        if unknown:
-            # Upstream providers ignore keys they do not know: warn, so that their SecretProviderClasses
-            # keep working while a typo is still visible in the provider's log.
-            log.warning("object %r: ignoring unknown keys %s", name, sorted(unknown))
+        item, name = object_fields(
+            item, OBJECT_KEYS, "each entry of objects.array must be a mapping with objectName and objectType"
+        )
         if not _OBJECT_NAME.match(name):
             raise invalid("objectName must be 1-127 letters, digits or dashes", name)
         otype = str(item.get("objectType") or "").lower()

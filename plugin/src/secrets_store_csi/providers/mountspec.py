@@ -8,11 +8,15 @@ protocol the gRPC server calls.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Set
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from secrets_store_csi.providers.errors import invalid
 from secrets_store_csi.providers.paths import check_relative_path, parse_request_permission
+
+log = logging.getLogger(__name__)
 
 POD_NAME = "csi.storage.k8s.io/pod.name"
 POD_NAMESPACE = "csi.storage.k8s.io/pod.namespace"
@@ -146,3 +150,20 @@ def parse_bool(value: str | None, what: str, default: bool = False) -> bool:
     if lowered in ("false", "0", "no"):
         return False
     raise invalid(f"{what} must be true or false, not {value!r}")
+
+
+def object_fields(item: object, known_keys: Set[str], not_a_mapping: str) -> tuple[dict[str, Any], str]:
+    """One entry of a SecretProviderClass's objects list: its fields by name and its objectName.
+
+    Unknown keys are ignored as upstream providers ignore them, with a warning so that a typo is still
+    visible in the provider's log."""
+    if not isinstance(item, dict):
+        raise invalid(not_a_mapping)
+    fields = {str(k): v for k, v in item.items()}
+    name = fields.get("objectName")
+    if not isinstance(name, str) or not name:
+        raise invalid("objectName is required for every object")
+    unknown = set(fields) - known_keys
+    if unknown:
+        log.warning("object %r: ignoring unknown keys %s", name, sorted(unknown))
+    return fields, name

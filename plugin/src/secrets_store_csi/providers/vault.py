@@ -28,7 +28,13 @@ import yaml
 
 from secrets_store_csi.providers.errors import ErrorCode, ProviderError, from_http_status, invalid
 from secrets_store_csi.providers.httpclient import TlsOptions, request, ssl_context
-from secrets_store_csi.providers.mountspec import MountResult, MountSpec, check_unique, parse_bool
+from secrets_store_csi.providers.mountspec import (
+    MountResult,
+    MountSpec,
+    check_unique,
+    object_fields,
+    parse_bool,
+)
 from secrets_store_csi.providers.paths import check_relative_path, parse_file_permission
 
 log = logging.getLogger(__name__)
@@ -84,17 +90,9 @@ def parse_objects(raw_objects: str, default_mode: int) -> tuple[VaultObject, ...
         raise invalid("objects must be a non-empty YAML list")
     objects: list[VaultObject] = []
     for item in items:
-        if not isinstance(item, dict):
-            raise invalid("each entry of objects must be a mapping with objectName and secretPath")
-        raw = {str(k): v for k, v in item.items()}
-        name = raw.get("objectName")
-        if not isinstance(name, str) or not name:
-            raise invalid("objectName is required for every object")
-        unknown = set(raw) - OBJECT_KEYS
-        if unknown:
-            # Upstream providers ignore keys they do not know: warn, so that their SecretProviderClasses
-            # keep working while a typo is still visible in the provider's log.
-            log.warning("object %r: ignoring unknown keys %s", name, sorted(unknown))
+        raw, name = object_fields(
+            item, OBJECT_KEYS, "each entry of objects must be a mapping with objectName and secretPath"
+        )
         check_relative_path(name, name)
         path = raw.get("secretPath")
         if not isinstance(path, str) or not path:
