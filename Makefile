@@ -39,7 +39,7 @@ test-unit: venv
 test-emulators: venv emulators-up
 	$(PYTEST) -m "emulators and not cluster" plugin/tests
 
-test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator test-ansible-lint test-ansible test-molecule
+test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator test-ansible-lint test-ansible test-ansible-cluster test-molecule
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.

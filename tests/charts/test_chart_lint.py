@@ -103,7 +103,7 @@ def test_every_chart_declares_a_kube_version_that_admits_the_pinned_kubernetes(c
     assert ok.returncode == 0, ok.stderr
     old = run_helm("template", "x", str(CHARTS_DIR / chart), "--kube-version", "v1.20.0")
     assert old.returncode != 0 and "kubeVersion" in old.stderr, (
-        f"{chart}: kubeVersion {meta['kubeVersion']!r} admits Kubernetes v1.20, which none of the charts supports"
+        f"{chart}: kubeVersion {meta['kubeVersion']!r} admits Kubernetes v1.20, which no chart here supports"
     )
 
 

@@ -7,7 +7,6 @@ import asyncio
 
 import pytest
 from operator_env import DRIVER_CHART, HELM, KUBE_VERSION
-
 from secrets_store_csi.operator.render import RenderError, render
 
 
