@@ -1,6 +1,7 @@
 """The roles on the local cluster, without the operator: the driver role in `helm` mode (install, a second
-run that changes nothing), the ordered uninstall against real workloads that mount the driver's volumes
-(refused and listed, then stopped), and the opt-in removal of the CRDs and every SecretProviderClass.
+run that changes nothing), the docs/examples manifests, the ordered uninstall against real workloads that
+mount the driver's volumes (refused and listed, then stopped), and the opt-in removal of the CRDs and every
+SecretProviderClass.
 
 One scenario in order, holding the team's driver lock from the first install to the last uninstall (the
 driver is cluster-wide). Workloads mount a secret from moto through the AWS provider, so stopping them
@@ -9,18 +10,21 @@ really unmounts. `make test-ansible-cluster` runs it (it brings up the cluster, 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import yaml
 from ansible_helpers import Run, ansible_playbook
-from chartcluster import CRDS, Kube, driver_lock, emulator_env, wait_no_foreign_driver
+from backends import OpenBao, moto_put_parameter, moto_put_secret
+from chartcluster import CRDS, Kube, driver_lock, wait_no_foreign_driver
+from docs_examples import EXAMPLES, EXAMPLES_DIR
 from kubecluster import Cluster
 
 pytestmark = [pytest.mark.ansible, pytest.mark.cluster]
@@ -37,10 +41,11 @@ INSTALL_ARGS = (
     "-e",
     "secrets_store_csi_driver_mode=helm",
     "-e",
-    json.dumps({"secrets_store_csi_provider_names": ["aws"]}),
+    json.dumps({"secrets_store_csi_provider_names": ["aws", "vault"]}),
 )
-# The workloads the uninstall must find, as the role names them (kind, name).
+# The workloads the uninstall must find, as the role names them (kind, name); the examples' bare Pods too.
 WORKLOADS = [("Deployment", "web"), ("StatefulSet", "db"), ("DaemonSet", "agent"), ("CronJob", "report")]
+EXAMPLE_PODS = [("Pod", "app-aws"), ("Pod", "app-vault")]
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Scenario:
     cluster: Cluster
     namespace: str
     secret_value: str
+    vault_mount: str
     runs: dict[str, Run] = field(default_factory=dict)
 
     def playbook(self, name: str, playbook: str, *args: str) -> Run:
@@ -73,34 +79,6 @@ def recap(run: Run) -> dict[str, int]:
     """The localhost line of the PLAY RECAP: ok, changed, failed, ... as numbers."""
     line = next(line for line in run.output.splitlines() if re.match(r"^localhost\s+:", line))
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
-
-
-def moto_put_secret(name: str, value: str) -> None:
-    """Creates (or adds a version to) a Secrets Manager secret in moto."""
-    env = emulator_env()
-    url = env["MOTO_URL"]
-    region = env.get("AWS_REGION", "us-east-1")
-    for target, body in (
-        ("secretsmanager.CreateSecret", {"Name": name, "SecretString": value}),
-        ("secretsmanager.PutSecretValue", {"SecretId": name, "SecretString": value}),
-    ):
-        request = urllib.request.Request(
-            url + "/",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/x-amz-json-1.1",
-                "X-Amz-Target": target,
-                "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/{region}/secretsmanager/"
-                "aws4_request, SignedHeaders=host, Signature=0",
-            },
-        )
-        try:
-            urllib.request.urlopen(request, timeout=10).close()
-            return
-        except urllib.error.HTTPError as error:
-            if error.code != 400 or target != "secretsmanager.CreateSecret":
-                raise AssertionError(f"moto {target}: {error.code} {error.read()!r}") from error
 
 
 def foreign_mounting_pods(cluster: Cluster, namespace: str) -> list[str]:
@@ -217,10 +195,14 @@ def scenario(cluster: Cluster) -> Iterator[Scenario]:
     namespace = f"ansible-lifecycle-{uuid.uuid4().hex[:6]}"
     with driver_lock():
         wait_no_foreign_driver(Kube(cluster.kubeconfig))
-        s = Scenario(cluster, namespace, secret_value=f"s3cr3t-{uuid.uuid4().hex[:8]}")
+        s = Scenario(cluster, namespace, f"s3cr3t-{uuid.uuid4().hex[:8]}", vault_mount=f"k8s-{namespace}")
         try:
             yield s
         finally:
+            OpenBao().remove_kubernetes_auth(s.vault_mount)
+            cluster.kubectl(
+                "delete", "clusterrolebinding", f"{namespace}-tokenreview", "--ignore-not-found", check=False
+            )
             # Whatever failed: our namespace and anything the scenario installed go before the lock is freed.
             cluster.kubectl(
                 "delete", "namespace", namespace, "--ignore-not-found", "--wait", timeout=300, check=False
@@ -242,6 +224,7 @@ def test_helm_mode_installs_the_driver_chart_without_the_operator(scenario: Scen
     names = {(r["name"], r["namespace"], r["status"]) for r in releases}
     assert ("secrets-store-csi-driver", RELEASE_NAMESPACE, "deployed") in names, names
     assert ("secrets-store-csi-provider-aws", RELEASE_NAMESPACE, "deployed") in names, names
+    assert ("secrets-store-csi-provider-vault", RELEASE_NAMESPACE, "deployed") in names, names
     assert not any("operator" in r["name"] for r in releases), f"helm mode installed an operator: {names}"
     csidriver = scenario.get("get", "csidriver", DRIVER)
     assert csidriver["spec"]["podInfoOnMount"] is True
@@ -263,7 +246,7 @@ def test_workloads_of_every_kind_mount_a_secret_through_the_driver(scenario: Sce
     assert not foreign, (
         f"pods of someone else mount {DRIVER} volumes; the uninstall would stop them: {foreign}"
     )
-    moto_put_secret(f"{ns}/secret", scenario.secret_value)
+    moto_put_secret(f"{ns}/secret", scenario.secret_value, "us-east-1")
     cluster.kubectl("create", "namespace", ns)
     wait_for(
         "the default service account",
@@ -292,12 +275,79 @@ def test_workloads_of_every_kind_mount_a_secret_through_the_driver(scenario: Sce
     scenario.runs["workloads"] = Run(0, "", 0.0)
 
 
+def apply_example(scenario: Scenario, name: str, *extra: str) -> list[dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all((EXAMPLES_DIR / name).read_text()) if d]
+    for doc in docs:
+        # The one environment-specific setting: this test's own OpenBao Kubernetes auth mount.
+        if doc["kind"] == "SecretProviderClass" and doc["spec"]["provider"] == "vault":
+            doc["spec"]["parameters"]["vaultAuthMountPath"] = scenario.vault_mount
+    doc_list = json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
+    scenario.cluster.kubectl("-n", scenario.namespace, "apply", *extra, "-f", "-", input=doc_list)
+    return docs
+
+
+def configure_openbao(scenario: Scenario) -> None:
+    """OpenBao's Kubernetes auth as vault.yaml asks for, at a mount of this test's own, reviewing tokens
+    with a reviewer account's token through the cluster's TokenReview API."""
+    cluster, ns = scenario.cluster, scenario.namespace
+    cluster.kubectl("-n", ns, "create", "serviceaccount", "reviewer")
+    cluster.kubectl(
+        "create",
+        "clusterrolebinding",
+        f"{ns}-tokenreview",
+        "--clusterrole=system:auth-delegator",
+        f"--serviceaccount={ns}:reviewer",
+    )
+    reviewer = cluster.kubectl("-n", ns, "create", "token", "reviewer", "--duration=1h").stdout.strip()
+    kubeconfig = cluster.kubectl_json("config", "view", "--raw")
+    server = kubeconfig["clusters"][0]["cluster"]
+    ca_pem = base64.b64decode(server["certificate-authority-data"]).decode()
+    OpenBao().kubernetes_auth(
+        scenario.vault_mount, server["server"], ca_pem, reviewer, ns, "secret/data/example/*"
+    )
+
+
+def test_the_docs_examples_mount_their_secrets(scenario: Scenario) -> None:
+    scenario.require("install", "workloads")
+    cluster, ns = scenario.cluster, scenario.namespace
+    values = {"db": f"db-{uuid.uuid4().hex[:8]}", "flags": f"flags-{uuid.uuid4().hex[:8]}"}
+    region = "us-east-1"
+    moto_put_secret("example/db-password", values["db"], region)
+    moto_put_parameter("/example/feature-flags", values["flags"], region)
+    configure_openbao(scenario)
+    OpenBao().call("POST", "secret/data/example/db", {"data": {"password": values["db"]}})
+
+    for name, how in sorted(EXAMPLES.items()):
+        if how == "dry-run":
+            apply_example(scenario, name, "--dry-run=server")
+        else:
+            assert how == "mount", how
+            apply_example(scenario, name)
+    for pod in ("app-aws", "app-vault"):
+        cluster.wait_pod_phase(ns, pod, {"Running"}, timeout=120)
+        read = cluster.kubectl("-n", ns, "exec", pod, "--", "cat", "/mnt/secrets/db-password").stdout
+        assert read == values["db"], pod
+    flags = cluster.kubectl(
+        "-n", ns, "exec", "app-aws", "--", "stat", "-L", "-c", "%a", "/mnt/secrets/feature-flags"
+    ).stdout.strip()
+    assert flags == "440"
+    assert (
+        cluster.kubectl("-n", ns, "exec", "app-aws", "--", "cat", "/mnt/secrets/feature-flags").stdout
+        == (values["flags"])
+    )
+    assert cluster.kubectl("-n", ns, "get", "pod", "app-azure", check=False).returncode != 0, (
+        "dry run created it"
+    )
+    scenario.runs["examples"] = Run(0, "", 0.0)
+
+
 def test_uninstall_refuses_while_workloads_mount_and_lists_each_of_them(scenario: Scenario) -> None:
     scenario.require("install", "workloads")
     run = scenario.playbook("refused", "playbooks/uninstall.yml")
     assert run.rc != 0, run.output[-6000:]
     assert "mount secrets-store.csi.k8s.io volumes" in run.output, run.output[-6000:]
-    for kind, name in WORKLOADS:
+    expected = WORKLOADS + (EXAMPLE_PODS if "examples" in scenario.runs else [])
+    for kind, name in expected:
         assert f"{scenario.namespace}/{kind}/{name} " in run.output, (
             f"{kind}/{name} not listed:\n{run.output[-6000:]}"
         )
