@@ -365,6 +365,10 @@ def test_uninstall_refuses_while_workloads_mount_and_lists_each_of_them(scenario
 def test_uninstall_with_stop_workloads_stops_each_kind_and_removes_the_driver(scenario: Scenario) -> None:
     scenario.require("install", "workloads")
     ns = scenario.namespace
+    foreign = foreign_mounting_pods(scenario.cluster, ns)
+    assert not foreign, (
+        f"someone else's pods mount {DRIVER} volumes; the uninstall would stop them: {foreign}"
+    )
     run = scenario.playbook(
         "stopped", "playbooks/uninstall.yml", "-e", "secrets_store_csi_uninstall_stop_workloads=true"
     )
