@@ -43,7 +43,7 @@ test-ansible: ansible-venv
 # leaves the cluster up.
 test-ansible-cluster: ansible-venv helm images emulators-up
 	cd $(ROOT) && $(ANSIBLE_ENV) $(ANSIBLE_BIN)/python -m pytest -p no:cacheprovider -W ignore::pytest.PytestConfigWarning \
-	  -m "ansible and cluster" tests/ansible
+	  -m "ansible and cluster" --durations=10 tests/ansible
 
 ansible-install: ansible-venv helm
 	cd $(ROOT) && $(ANSIBLE_ENV) KUBECONFIG=$(KUBECONFIG_LOCAL) ansible-playbook playbooks/install.yml \
