@@ -39,7 +39,7 @@ test-unit: venv
 test-emulators: venv emulators-up
 	$(PYTEST) -m "emulators and not cluster" plugin/tests
 
-test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator test-ansible-lint test-ansible test-molecule
+test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator test-ansible-lint test-ansible test-ansible-cluster test-molecule
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.
@@ -53,13 +53,20 @@ HELM_VERSION ?= $(shell sed -n 's/^HELM_VERSION=//p' $(ROOT)/hack/devcluster/ver
 HELM := $(CACHE)/bin/helm
 CHARTS := $(sort $(wildcard $(ROOT)/charts/*/Chart.yaml))
 
-# hack/devcluster/build.sh builds the pinned helm (stripped, version stamped) as $(CACHE)/bin/helm; without
-# it, go install does.
+# hack/devcluster/build.sh builds the pinned helm (stripped, version stamped, its default Kubernetes version
+# set as helm's own Makefile does) as $(CACHE)/bin/helm; without it, go install does, with the same ldflags:
+# helm's default Kubernetes version is v1.<minor of k8s.io/client-go in helm's go.mod>, not the source's v1.20
+# that would make every chart's kubeVersion constraint fail offline.
 $(HELM):
 	@if [ -x $(ROOT)/hack/devcluster/build.sh ]; then $(ROOT)/hack/devcluster/build.sh helm; else \
 	  mkdir -p $(CACHE)/bin; \
-	  GOBIN=$(CACHE)/bin CGO_ENABLED=0 nice -n 10 go install -trimpath \
-	    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
+	  minor=$$(awk '$$1 == "k8s.io/client-go" { split($$2, v, "."); print v[2]; exit }' \
+	    "$$(go mod download -json helm.sh/helm/v3@$(HELM_VERSION) | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$$/\1/p')"); \
+	  [ -n "$$minor" ] || { echo "cannot read k8s.io/client-go from helm $(HELM_VERSION)'s go.mod"; exit 1; }; \
+	  ld="-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)"; \
+	  for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do \
+	    ld="$$ld -X $$p.k8sVersionMajor=1 -X $$p.k8sVersionMinor=$$minor"; done; \
+	  GOBIN=$(CACHE)/bin CGO_ENABLED=0 nice -n 10 go install -trimpath -ldflags "$$ld" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
 	fi
 
 helm: $(HELM)

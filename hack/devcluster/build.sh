@@ -37,8 +37,12 @@ run_step() {
 	echo "$name $((SECONDS - start))s" >>"$LOGDIR/timings"
 }
 
-# link NAME TARGET: stable, unversioned name for the versioned binary.
-link() { ln -sfn "$(basename "$2")" "$BIN/$1"; }
+# link NAME TARGET: stable, unversioned name for the versioned binary. A new symlink renamed over the
+# old one, so a helper running $BIN/NAME meanwhile finds either the old binary or the new one, never none.
+link() {
+	ln -sfn "$(basename "$2")" "$BIN/.$1.link.$$"
+	mv -Tf "$BIN/.$1.link.$$" "$BIN/$1"
+}
 
 # --- Kubernetes: one multi-call binary (apiserver, controller-manager, scheduler, kubelet, proxy, kubectl)
 go_build_kube() {
@@ -80,10 +84,29 @@ go_install_to() {
 	rmdir "$gobin"
 }
 
+# helm's default Kubernetes version (what `helm template` and `helm lint` report as .Capabilities.KubeVersion
+# without a cluster) is a link-time variable. helm's own Makefile sets it from the k8s.io/client-go version in
+# its go.mod (v0.M.m -> v1.M... : major 1, minor m); a plain `go install` leaves the source default, v1.20, and
+# every chart with a kubeVersion constraint above it fails to render. Prints "MAJOR MINOR".
+helm_kube_version() {
+	local gomod ver
+	gomod="$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
+	ver="$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$gomod")"
+	[[ "$ver" =~ ^v0\.([0-9]+)\. ]] || { log "helm: no k8s.io/client-go v0.N in $gomod"; return 1; }
+	echo "1 ${BASH_REMATCH[1]}"
+}
+
 build_helm() {
-	local out="$BIN/helm-$HELM_VERSION"
-	run_step helm "$out" go_install_to "$out" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
-		"-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+	local major minor
+	read -r major minor < <(helm_kube_version)
+	[[ -n "$minor" ]] || return 1
+	# The Kubernetes version is part of the name: a binary built without it is rebuilt.
+	local out="$BIN/helm-$HELM_VERSION-k8s$major.$minor" ld="" pkg
+	ld+="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+	for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+		ld+=" -X $pkg.k8sVersionMajor=$major -X $pkg.k8sVersionMinor=$minor"
+	done
+	run_step helm "$out" go_install_to "$out" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$ld"
 	link helm "$out"
 }
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# The cluster tests share the chart tests' helpers (the team's driver lock, the emulators' settings).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "charts"))
 from ansible_helpers import write_unreachable_kubeconfig
 
 

@@ -85,3 +85,44 @@ def test_containerfile_builds_a_non_root_multi_stage_image_with_charts_and_helm(
     assert re.search(r"^USER 65532:65532$", text, re.M)
     assert re.search(r'^ENTRYPOINT \[".*secrets-store-csi"\]$', text, re.M)
     assert "org.opencontainers.image.version" in text
+
+
+ALL_CHARTS = sorted(p.parent.name for p in CHARTS_DIR.glob("*/Chart.yaml"))
+K8S_VERSION = next(
+    line.split("=", 1)[1].strip()
+    for line in (ROOT / "hack" / "devcluster" / "versions.env").read_text().splitlines()
+    if line.startswith("K8S_VERSION=")
+)
+
+
+@pytest.mark.parametrize("chart", ALL_CHARTS)
+def test_every_chart_declares_a_kube_version_that_admits_the_pinned_kubernetes(chart):
+    meta = yaml.safe_load((CHARTS_DIR / chart / "Chart.yaml").read_text())
+    assert meta.get("kubeVersion"), f"{chart}/Chart.yaml has no kubeVersion constraint"
+    ok = run_helm("template", "x", str(CHARTS_DIR / chart), "--kube-version", K8S_VERSION)
+    assert ok.returncode == 0, ok.stderr
+    old = run_helm("template", "x", str(CHARTS_DIR / chart), "--kube-version", "v1.20.0")
+    assert old.returncode != 0 and "kubeVersion" in old.stderr, (
+        f"{chart}: kubeVersion {meta['kubeVersion']!r} admits Kubernetes v1.20, which no chart here supports"
+    )
+
+
+def test_helm_reports_its_release_kubernetes_version_offline(tmp_path):
+    """`helm template` with no cluster and no --kube-version must not report the v1.20 of helm's source
+    defaults (a plain `go install` build): hack/devcluster/build.sh sets it as helm's release build does."""
+    chart = tmp_path / "probe"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe\n"
+        "data:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+    )
+    proc = run_helm("template", "probe", str(chart))
+    assert proc.returncode == 0, proc.stderr
+    reported = yaml.safe_load(proc.stdout)["data"]["kube"]
+    minor = int(reported.split(".")[1])
+    pinned_minor = int(K8S_VERSION.split(".")[1])
+    assert reported.startswith("v1.") and minor >= pinned_minor, (
+        f"helm reports Kubernetes {reported} offline, older than the pinned {K8S_VERSION}: "
+        "rebuild it with `hack/devcluster/build.sh helm` (sets helm's chartutil.k8sVersionMinor)"
+    )
