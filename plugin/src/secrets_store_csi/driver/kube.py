@@ -201,6 +201,9 @@ def spc_path(namespace: str, name: str = "") -> str:
 
 
 def spcps_path(namespace: str, name: str = "") -> str:
+    """SecretProviderClassPodStatuses of `namespace` (of every namespace when it is empty)."""
+    if not namespace:
+        return f"/apis/{SPC_GROUP}/{SPC_VERSION}/secretproviderclasspodstatuses"
     base = f"/apis/{SPC_GROUP}/{SPC_VERSION}/namespaces/{namespace}/secretproviderclasspodstatuses"
     return f"{base}/{name}" if name else base
 
@@ -212,6 +215,10 @@ def pod_path(namespace: str, name: str) -> str:
 def secret_path(namespace: str, name: str = "") -> str:
     base = f"/api/v1/namespaces/{namespace}/secrets"
     return f"{base}/{name}" if name else base
+
+
+def csidriver_path(name: str) -> str:
+    return f"/apis/storage.k8s.io/v1/csidrivers/{name}"
 
 
 def events_path(namespace: str) -> str:

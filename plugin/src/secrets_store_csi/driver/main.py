@@ -11,7 +11,7 @@ import logging
 import signal
 
 from secrets_store_csi import __version__
-from secrets_store_csi.driver import health, logs, options, rotation, server
+from secrets_store_csi.driver import health, logs, options, recovery, rotation, server
 from secrets_store_csi.driver.identity import IdentityServicer
 from secrets_store_csi.driver.kube import KubeClient, load_config
 from secrets_store_csi.driver.metrics import default_metrics
@@ -67,6 +67,8 @@ async def serve(opts: options.Options) -> int:
     tasks = [asyncio.create_task(_trim_heap(stop))]
     if opts.enable_secret_rotation:
         tasks.append(asyncio.create_task(rotation.run(pub, stop)))
+        if kube is not None:
+            tasks.append(asyncio.create_task(recovery.run(pub, stop)))
     if opts.provider_health_check:
         tasks.append(
             asyncio.create_task(
