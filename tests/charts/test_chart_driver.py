@@ -330,7 +330,7 @@ def test_default_rbac_is_exactly_the_calls_the_driver_makes():
         {
             "apiGroups": ["secrets-store.csi.x-k8s.io"],
             "resources": ["secretproviderclasses"],
-            "verbs": ["get"],
+            "verbs": ["get", "list", "watch"],
         },
         {
             "apiGroups": ["secrets-store.csi.x-k8s.io"],

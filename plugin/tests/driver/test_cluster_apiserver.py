@@ -547,3 +547,29 @@ async def test_pod_status_write_failure_on_a_remount_keeps_the_old_content(
     await asyncio.sleep(0.5)
     await client.publish(target, ctx_for(pod, "app"))
     assert (target / "pw").read_text() == "v2"
+
+
+async def test_spc_cache_follows_creates_edits_and_deletes_of_secret_provider_classes(
+    harness: Harness, client: CsiClient, ns: str
+) -> None:
+    """Publishes read the SPC from the driver's watch cache: an SPC created after the driver started is
+    found, an edit reaches the next publish, a deleted SPC is NOT_FOUND."""
+    harness.object("a", "first")
+    harness.object("b", "second")
+    start(harness)
+    await wait_until(
+        lambda: "SecretProviderClass cache synced" in harness.driver_log.read_text(), "cache sync"
+    )
+    spc(ns, "app", {"pw": "a"})  # created after the list: a cache miss, read with a GET
+    pods = [pending_pod(ns, f"web-{i}") for i in range(3)]
+    await client.publish(harness.target("web-0"), ctx_for(pods[0], "app"))
+    assert (harness.target("web-0") / "pw").read_text() == "first"
+    spc(ns, "app", {"pw": "b"})
+    await asyncio.sleep(1)
+    await client.publish(harness.target("web-1"), ctx_for(pods[1], "app"))
+    assert (harness.target("web-1") / "pw").read_text() == "second"
+    kubectl("delete", "secretproviderclass", "-n", ns, "app")
+    await asyncio.sleep(1)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.publish(harness.target("web-2"), ctx_for(pods[2], "app"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -11,6 +11,7 @@ import json
 import os
 import ssl
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,6 +175,33 @@ class KubeClient:
     async def get(self, path: str) -> JSON:
         return await self.request("GET", path)
 
+    async def watch(
+        self, path: str, resource_version: str, timeout_seconds: int = 300
+    ) -> AsyncIterator[JSON]:
+        """The events of a watch from `resource_version` (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR), one
+        JSON object per line, until the server ends it (after about `timeout_seconds`)."""
+        session = await self._sess()
+        headers = {"Accept": "application/json"}
+        bearer = self._config.bearer()
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        params = {
+            "watch": "1",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=timeout_seconds + 30)
+        async with session.get(
+            self._config.server + path, headers=headers, params=params, timeout=timeout
+        ) as resp:
+            if resp.status >= 400:
+                text = await resp.text()
+                raise KubeError(resp.status, resp.reason or "", text[:500])
+            async for line in resp.content:
+                if line.strip():
+                    yield json.loads(line)
+
     async def list(self, path: str, label_selector: str = "") -> JSON:
         params = {"labelSelector": label_selector} if label_selector else None
         return await self.request("GET", path, params=params)
@@ -196,6 +224,9 @@ SPC_VERSION = "v1"
 
 
 def spc_path(namespace: str, name: str = "") -> str:
+    """SecretProviderClasses of `namespace` (of every namespace when it is empty)."""
+    if not namespace:
+        return f"/apis/{SPC_GROUP}/{SPC_VERSION}/secretproviderclasses"
     base = f"/apis/{SPC_GROUP}/{SPC_VERSION}/namespaces/{namespace}/secretproviderclasses"
     return f"{base}/{name}" if name else base
 
