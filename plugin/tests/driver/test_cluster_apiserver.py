@@ -18,8 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from secrets_store_csi.driver.kube import KubeClient, load_kubeconfig, secret_path, spcps_path
 from secrets_store_csi.driver.mount import unmount
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.config import load_kubeconfig
+from secrets_store_csi.kube.paths import secret_path, spcps_path
 
 from .cluster_env import KUBECONFIG, cluster_lock, crds_installed, kubectl, namespace, require_cluster
 from .conftest import CsiClient, Harness, volume_context, wait_until

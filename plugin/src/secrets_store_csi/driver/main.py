@@ -13,13 +13,14 @@ import signal
 from secrets_store_csi import __version__
 from secrets_store_csi.driver import health, logs, options, recovery, rotation, server
 from secrets_store_csi.driver.identity import IdentityServicer
-from secrets_store_csi.driver.kube import KubeClient, load_config
 from secrets_store_csi.driver.metrics import default_metrics
 from secrets_store_csi.driver.node import NodeServicer
 from secrets_store_csi.driver.provider_client import ProviderClients
 from secrets_store_csi.driver.publisher import Publisher
 from secrets_store_csi.driver.spc import DirSpcSource, SpcSource
 from secrets_store_csi.driver.spccache import WatchedSpcSource
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.config import load_config
 
 log = logging.getLogger("driver")
 GRACE_SECONDS = 30.0

@@ -6,7 +6,8 @@ import base64
 from typing import Any
 
 from secrets_store_csi.driver.attributes import SPC_KEY
-from secrets_store_csi.driver.kube import KubeClient, secret_path
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.paths import secret_path
 
 
 def pod_csi_volume(pod: dict[str, Any], driver: str, spc_name: str) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ import grpc
 from secrets_store_csi.driver import errors, mount, podstatus, secretsync, tokens, writer
 from secrets_store_csi.driver.attributes import VolumeRequest, mount_attributes, permission_json
 from secrets_store_csi.driver.errors import DriverError, PathError
-from secrets_store_csi.driver.kube import KubeClient, KubeError, pod_path
 from secrets_store_csi.driver.metrics import OS_TYPE, Metrics
 from secrets_store_csi.driver.options import Options
 from secrets_store_csi.driver.paths import check_tree_inside
@@ -24,6 +23,9 @@ from secrets_store_csi.driver.provider_client import MountResult, ProviderClient
 from secrets_store_csi.driver.spc import SecretProviderClass, SpcSource
 from secrets_store_csi.driver.volumes import SharedFetch, VolumeState, share_key
 from secrets_store_csi.driver.writer import FileContent, read_current
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.paths import pod_path
 
 DEFAULT_PERMISSION = 0o644
 log = logging.getLogger("driver.publish")

@@ -36,10 +36,12 @@ from secrets_store_csi.driver.attributes import (
     parse_volume_request,
 )
 from secrets_store_csi.driver.errors import DriverError
-from secrets_store_csi.driver.kube import KubeClient, KubeError, csidriver_path, pod_path, spcps_path
 from secrets_store_csi.driver.podvolume import pod_csi_volume, read_publish_secret
 from secrets_store_csi.driver.publisher import DEFAULT_PERMISSION, Publisher
 from secrets_store_csi.driver.volumes import VolumeState, share_key
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.paths import csidriver_path, pod_path, spcps_path
 
 log = logging.getLogger("driver.recovery")
 CONCURRENCY = 8

@@ -19,8 +19,10 @@ from typing import Any
 
 import aiohttp
 
-from secrets_store_csi.driver.kube import KubeClient, KubeError, spc_path
 from secrets_store_csi.driver.spc import KubeSpcSource, SecretProviderClass, parse_spc
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.paths import spc_path
 
 log = logging.getLogger("driver.spccache")
 RETRY_SECONDS = 5.0

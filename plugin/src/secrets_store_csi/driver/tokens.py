@@ -13,7 +13,9 @@ import json
 import logging
 from typing import Any
 
-from secrets_store_csi.driver.kube import KubeClient, KubeError
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.paths import token_path
 
 log = logging.getLogger("driver.tokens")
 DEFAULT_EXPIRATION = 3600
@@ -90,13 +92,11 @@ async def mint_for(
                 "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": pod_uid},
             },
         }
-        out = await kube.create(
-            f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token", body
-        )
+        out = await kube.create(token_path(namespace, service_account), body)
         status = out.get("status") or {}
         if not status.get("token"):
             raise KubeError(
-                500, "NoToken", f"TokenRequest for {namespace}/{service_account} returned no token"
+                500, f"TokenRequest for {namespace}/{service_account} returned no token", "NoToken"
             )
         fresh[audience] = {
             "token": status["token"],
