@@ -26,6 +26,7 @@ from secrets_store_csi.kube.paths import spc_path
 
 log = logging.getLogger("driver.spccache")
 RETRY_SECONDS = 5.0
+FORBIDDEN_RETRY_SECONDS = 300.0  # RBAC without list/watch on SPCs (an older chart): GETs, retried rarely
 
 
 class WatchedSpcSource:
@@ -98,9 +99,12 @@ class WatchedSpcSource:
 
     async def _failed(self, exc: Exception, stop: asyncio.Event) -> None:
         self._synced = False
+        forbidden = isinstance(exc, KubeError) and exc.status in (401, 403)
+        retry = FORBIDDEN_RETRY_SECONDS if forbidden else RETRY_SECONDS
+        hint = "; grant list and watch on secretproviderclasses" if forbidden else ""
         log.warning(
-            "SecretProviderClass watch failed; reading each SPC with a GET until it is back",
-            extra={"error": str(exc), "retry_seconds": RETRY_SECONDS},
+            f"SecretProviderClass watch failed; reading each SPC with a GET until it is back{hint}",
+            extra={"error": str(exc), "retry_seconds": retry},
         )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=RETRY_SECONDS)
+            await asyncio.wait_for(stop.wait(), timeout=retry)
