@@ -330,7 +330,7 @@ def test_default_rbac_is_exactly_the_calls_the_driver_makes():
         {
             "apiGroups": ["secrets-store.csi.x-k8s.io"],
             "resources": ["secretproviderclasses"],
-            "verbs": ["get"],
+            "verbs": ["get", "list", "watch"],
         },
         {
             "apiGroups": ["secrets-store.csi.x-k8s.io"],
@@ -391,12 +391,23 @@ def test_managed_only_policy_can_be_turned_off():
     assert not find(docs, "ValidatingAdmissionPolicy")
 
 
-def test_rotation_and_token_requests_add_no_permission():
-    docs = render(
-        DRIVER,
-        {"enableSecretRotation": True, "tokenRequests": [{"audience": "vault"}], "providerHealthCheck": True},
-    )
+def test_token_requests_without_rotation_add_no_permission():
+    docs = render(DRIVER, {"tokenRequests": [{"audience": "vault"}], "providerHealthCheck": True})
     assert find(docs, "ClusterRole") == find(render(DRIVER), "ClusterRole")
+
+
+def test_rotation_adds_reading_its_volumes_back_and_tokens_only_with_token_requests():
+    docs = render(DRIVER, {"enableSecretRotation": True})
+    assert one(docs, "ClusterRole", f"{FULLNAME}-rotation")["rules"] == [
+        {"apiGroups": ["secrets-store.csi.x-k8s.io"], "resources": ["secretproviderclasspodstatuses"], "verbs": ["list"]},
+        {"apiGroups": ["storage.k8s.io"], "resources": ["csidrivers"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    ]
+    assert not grants(docs, "serviceaccounts/token", "create")
+    docs = render(DRIVER, {"enableSecretRotation": True, "tokenRequests": [{"audience": "vault"}]})
+    assert one(docs, "ClusterRole", f"{FULLNAME}-tokenrequest")["rules"] == [
+        {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}
+    ]
 
 
 def test_rbac_install_false_renders_no_roles():

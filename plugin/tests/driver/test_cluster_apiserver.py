@@ -7,6 +7,7 @@ import asyncio
 import base64
 import datetime
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,7 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from secrets_store_csi.driver.kube import KubeClient, load_kubeconfig, secret_path, spcps_path
+from secrets_store_csi.driver.mount import unmount
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.config import load_kubeconfig
+from secrets_store_csi.kube.paths import secret_path, spcps_path
 
 from .cluster_env import KUBECONFIG, cluster_lock, crds_installed, kubectl, namespace, require_cluster
 from .conftest import CsiClient, Harness, volume_context, wait_until
@@ -359,3 +363,215 @@ async def test_rotation_rereads_the_node_publish_secret_ref(
     await wait_until(
         lambda: (target / "identity").read_text().endswith("cred=bob"), "re-read secret", limit=15
     )
+
+
+def pod_with_volume(
+    ns: str, name: str, spc_name: str, *, sa: str, driver: str, secret_ref: str = ""
+) -> dict[str, Any]:
+    """A pending Pod whose spec carries the inline CSI volume (what the driver rebuilds a volume from)."""
+    csi: dict[str, Any] = {
+        "driver": driver,
+        "readOnly": True,
+        "volumeAttributes": {"secretProviderClass": spc_name},
+    }
+    if secret_ref:
+        csi["nodePublishSecretRef"] = {"name": secret_ref}
+    return apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "nodeSelector": {"ssc-driver-test": "nowhere"},
+                "serviceAccountName": sa,
+                "automountServiceAccountToken": False,
+                "containers": [{"name": "c", "image": "localhost/pause:3.10", "imagePullPolicy": "Never"}],
+                "volumes": [{"name": "secrets", "csi": csi}],
+            },
+        }
+    )
+
+
+@pytest.fixture
+def token_driver(ns: str) -> Iterator[str]:
+    """A CSIDriver object of a driver name of our own with tokenRequests (audience ssc-test): the
+    cluster's secrets-store.csi.k8s.io object, if any, is left alone."""
+    name = f"{ns}.csi.test"
+    apply(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "CSIDriver",
+            "metadata": {"name": name},
+            "spec": {
+                "attachRequired": False,
+                "podInfoOnMount": True,
+                "volumeLifecycleModes": ["Ephemeral"],
+                "tokenRequests": [{"audience": "ssc-test", "expirationSeconds": 3600}],
+            },
+        }
+    )
+    try:
+        yield name
+    finally:
+        kubectl("delete", "csidriver", name, "--wait=false", check=False)
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
+async def test_restarted_driver_rotates_the_volumes_it_had_published_with_each_pods_identity(
+    harness: Harness, client: CsiClient, ns: str, token_driver: str
+) -> None:
+    """Publish two pods of two identities, restart the driver, rotate the backend value: both files
+    change with no NodePublishVolume after the restart, each fetched with its own pod's service account,
+    nodePublishSecretRef and a fresh token bound to that pod."""
+    harness.object("pw", "v1")
+    spc(ns, "app", {"pw": "pw"}, echoIdentity="true", echoTokens="true")
+    pods = {}
+    for who in ("alice", "bob"):
+        kubectl("create", "serviceaccount", "-n", ns, who)
+        kubectl("create", "secret", "generic", "-n", ns, f"creds-{who}", f"--from-literal=cred={who}")
+        pods[who] = pod_with_volume(
+            ns, f"web-{who}", "app", sa=who, driver=token_driver, secret_ref=f"creds-{who}"
+        )
+    flags = ("--drivername", token_driver, "--enable-secret-rotation", "--rotation-poll-interval", "2s")
+    start(harness, *flags)
+    for who, pod in pods.items():
+        ctx = ctx_for(pod, "app")
+        kubelet_tokens = {
+            "ssc-test": {"token": f"kubelet-token-{who}", "expirationTimestamp": "2099-01-01T00:00:00Z"}
+        }
+        ctx["csi.storage.k8s.io/serviceAccount.tokens"] = json.dumps(kubelet_tokens)
+        await client.publish(harness.target(f"web-{who}"), ctx, secrets={"cred": who})
+    for who in pods:
+        assert (harness.target(f"web-{who}") / "pw").read_text() == "v1"
+
+    assert harness.stop("driver") == 0
+    harness.start_driver("--kubeconfig", KUBECONFIG, *flags, spc_dir=False)
+    calls_before = len(harness.provider_calls())
+    harness.object("pw", "v2")
+    for who in pods:
+        target = harness.target(f"web-{who}")
+        await wait_until(lambda t=target: (t / "pw").read_text() == "v2", f"rotation of web-{who}", limit=20)
+
+    log = harness.driver_log.read_text()
+    assert log.count("NodePublishVolume done") == 2, "the rotation came from a new NodePublishVolume"
+    assert len(harness.provider_calls()) > calls_before
+    for who, pod in pods.items():
+        target = harness.target(f"web-{who}")
+        assert harness.is_tmpfs(target)
+        assert (target / "identity").read_text() == f"namespace={ns} serviceAccount={who} cred={who}"
+        minted = json.loads((target / "tokens").read_text())["ssc-test"]["token"]
+        assert minted != f"kubelet-token-{who}"
+        claims = jwt_claims(minted)
+        assert claims["aud"] == ["ssc-test"]
+        assert claims["sub"] == f"system:serviceaccount:{ns}:{who}"
+        assert claims["kubernetes.io"]["pod"]["uid"] == pod["metadata"]["uid"]
+        assert minted not in log
+
+
+async def test_restarted_driver_does_not_write_into_a_target_that_is_no_longer_mounted(
+    harness: Harness, client: CsiClient, ns: str
+) -> None:
+    harness.object("pw", "v1")
+    spc(ns, "app", {"pw": "pw"})
+    pod = pod_with_volume(ns, "web-0", "app", sa="default", driver="secrets-store.csi.k8s.io")
+    flags = ("--enable-secret-rotation", "--rotation-poll-interval", "1s")
+    start(harness, *flags)
+    target = harness.target("web-0")
+    await client.publish(target, ctx_for(pod, "app"))
+    assert harness.stop("driver") == 0
+    unmount(str(target))  # kubelet cleaned up while the driver was away; the directory stays
+    target.mkdir(parents=True, exist_ok=True)
+    harness.start_driver("--kubeconfig", KUBECONFIG, *flags, spc_dir=False)
+    harness.object("pw", "v2")
+    await wait_until(
+        lambda: "volume not rebuilt" in harness.driver_log.read_text(), "recovery skipping the target"
+    )
+    await asyncio.sleep(3)  # three polls
+    assert not harness.is_tmpfs(target)
+    assert list(target.iterdir()) == [], "content was written onto the node's disk"
+
+
+def forbid_pod_statuses(ns: str) -> None:
+    """A real apiserver refusal: a quota of zero SecretProviderClassPodStatuses in the namespace."""
+    resource = "count/secretproviderclasspodstatuses.secrets-store.csi.x-k8s.io"
+    kubectl("create", "quota", "-n", ns, "no-podstatus", f"--hard={resource}=0")
+    for _ in range(50):
+        out = kubectl("get", "quota", "-n", ns, "no-podstatus", "-o", "json").stdout
+        if resource in (json.loads(out).get("status") or {}).get("used", {}):
+            return
+        time.sleep(0.2)
+
+
+async def test_pod_status_write_failure_fails_a_first_mount_and_cleans_the_target(
+    harness: Harness, client: CsiClient, ns: str
+) -> None:
+    harness.object("pw", "v1")
+    spc(ns, "app", {"pw": "pw"})
+    pod = pending_pod(ns, "web-0")
+    forbid_pod_statuses(ns)
+    start(harness)
+    target = harness.target("web-0")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.publish(target, ctx_for(pod, "app"))
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    details = err.value.details() or ""
+    assert f"SecretProviderClassPodStatus {ns}/web-0-{ns}-app" in details
+    assert "exceeded quota" in details
+    assert not harness.is_tmpfs(target)
+    assert not target.exists()
+
+
+async def test_pod_status_write_failure_on_a_remount_keeps_the_old_content(
+    harness: Harness, client: CsiClient, ns: str
+) -> None:
+    harness.object("pw", "v1")
+    spc(ns, "app", {"pw": "pw"})
+    pod = pending_pod(ns, "web-0")
+    # Rotation on with a short interval: kubelet's requiresRepublish call refreshes the volume.
+    start(harness, "--enable-secret-rotation", "--rotation-poll-interval", "300ms")
+    target = harness.target("web-0")
+    await client.publish(target, ctx_for(pod, "app"))
+    kubectl("delete", "secretproviderclasspodstatus", "-n", ns, f"web-0-{ns}-app")
+    forbid_pod_statuses(ns)
+    harness.object("pw", "v2")
+    await asyncio.sleep(0.5)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.publish(target, ctx_for(pod, "app"))
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    assert f"SecretProviderClassPodStatus {ns}/web-0-{ns}-app" in (err.value.details() or "")
+    assert harness.is_tmpfs(target)
+    assert (target / "pw").read_text() == "v1"
+    kubectl("delete", "quota", "-n", ns, "no-podstatus")
+    await asyncio.sleep(0.5)
+    await client.publish(target, ctx_for(pod, "app"))
+    assert (target / "pw").read_text() == "v2"
+
+
+async def test_spc_cache_follows_creates_edits_and_deletes_of_secret_provider_classes(
+    harness: Harness, client: CsiClient, ns: str
+) -> None:
+    """Publishes read the SPC from the driver's watch cache: an SPC created after the driver started is
+    found, an edit reaches the next publish, a deleted SPC is NOT_FOUND."""
+    harness.object("a", "first")
+    harness.object("b", "second")
+    start(harness)
+    await wait_until(
+        lambda: "SecretProviderClass cache synced" in harness.driver_log.read_text(), "cache sync"
+    )
+    spc(ns, "app", {"pw": "a"})  # created after the list: a cache miss, read with a GET
+    pods = [pending_pod(ns, f"web-{i}") for i in range(3)]
+    await client.publish(harness.target("web-0"), ctx_for(pods[0], "app"))
+    assert (harness.target("web-0") / "pw").read_text() == "first"
+    spc(ns, "app", {"pw": "b"})
+    await asyncio.sleep(1)
+    await client.publish(harness.target("web-1"), ctx_for(pods[1], "app"))
+    assert (harness.target("web-1") / "pw").read_text() == "second"
+    kubectl("delete", "secretproviderclass", "-n", ns, "app")
+    await asyncio.sleep(1)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.publish(harness.target("web-2"), ctx_for(pods[2], "app"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

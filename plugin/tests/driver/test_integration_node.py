@@ -11,6 +11,8 @@ import urllib.request
 import grpc
 import pytest
 
+from secrets_store_csi.driver.mount import unmount
+
 from .conftest import CsiClient, Harness, volume_context, wait_until
 
 pytestmark = pytest.mark.integration
@@ -365,3 +367,22 @@ async def test_provider_health_check_is_exported_as_a_metric(harness: Harness) -
     await wait_until(lambda: status() == "1.0", "healthy provider")
     harness.stop("provider-testprovider", signal.SIGKILL)
     await wait_until(lambda: status() == "0.0", "unhealthy provider")
+
+
+async def test_rotation_never_writes_into_a_target_unmounted_behind_its_back(
+    harness: Harness, client: CsiClient
+) -> None:
+    harness.object("pw", "v1")
+    harness.spc("shop", "db", {"pw": "pw"})
+    harness.start_provider()
+    harness.start_driver("--enable-secret-rotation", "--rotation-poll-interval", "300ms")
+    target = harness.target("p")
+    await client.publish(target, volume_context("p", "shop", "db"))
+    unmount(str(target))  # as kubelet's cleanup would, while the driver still lists the volume
+    harness.object("pw", "v2")
+    await wait_until(
+        lambda: "dropped from rotation" in harness.driver_log.read_text(), "the volume dropped", limit=10
+    )
+    await asyncio.sleep(1)  # a few more polls
+    assert not harness.is_tmpfs(target)
+    assert list(target.iterdir()) == [], "rotation wrote onto the node's disk"

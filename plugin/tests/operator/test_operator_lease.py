@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from secrets_store_csi.kube.errors import KubeError
 from secrets_store_csi.operator import leader as leader_module
-from secrets_store_csi.operator.kube import KubeError
 from secrets_store_csi.operator.leader import LeaderElection
 
 

@@ -23,6 +23,7 @@ FAILED_TO_LOOKUP_PROVIDER = "FailedToLookupProviderGRPCClient"
 INCOMPATIBLE_PROVIDER_VERSION = "IncompatibleProviderVersion"
 INVALID_REQUEST = "InvalidRequest"
 FAILED_TO_UNMOUNT = "FailedToUnmount"
+FAILED_TO_CREATE_SPCPS = "FailedToCreateSPCPS"
 
 
 class DriverError(Exception):

@@ -11,14 +11,16 @@ import logging
 import signal
 
 from secrets_store_csi import __version__
-from secrets_store_csi.driver import health, logs, options, rotation, server
+from secrets_store_csi.driver import health, logs, options, recovery, rotation, server
 from secrets_store_csi.driver.identity import IdentityServicer
-from secrets_store_csi.driver.kube import KubeClient, load_config
 from secrets_store_csi.driver.metrics import default_metrics
 from secrets_store_csi.driver.node import NodeServicer
 from secrets_store_csi.driver.provider_client import ProviderClients
 from secrets_store_csi.driver.publisher import Publisher
-from secrets_store_csi.driver.spc import DirSpcSource, KubeSpcSource, SpcSource
+from secrets_store_csi.driver.spc import DirSpcSource, SpcSource
+from secrets_store_csi.driver.spccache import WatchedSpcSource
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.config import load_config
 
 log = logging.getLogger("driver")
 GRACE_SECONDS = 30.0
@@ -31,6 +33,7 @@ async def serve(opts: options.Options) -> int:
     if opts.metrics_addr:
         metrics.serve(opts.metrics_addr)
     kube: KubeClient | None = None
+    watched: WatchedSpcSource | None = None
     spcs: SpcSource
     if opts.secret_provider_class_dir:
         spcs = DirSpcSource(opts.secret_provider_class_dir)
@@ -40,7 +43,8 @@ async def serve(opts: options.Options) -> int:
         )
     else:
         kube = KubeClient(load_config(opts.kubeconfig))
-        spcs = KubeSpcSource(kube)
+        watched = WatchedSpcSource(kube)
+        spcs = watched
     providers = ProviderClients(opts.provider_dirs(), opts.max_call_recv_msg_size, opts.provider_timeout)
     pub = Publisher(opts, spcs, providers, kube, metrics)
     socket_path = opts.socket_path()
@@ -65,8 +69,12 @@ async def serve(opts: options.Options) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(_trim_heap(stop))]
+    if watched is not None:
+        tasks.append(asyncio.create_task(watched.run(stop)))
     if opts.enable_secret_rotation:
         tasks.append(asyncio.create_task(rotation.run(pub, stop)))
+        if kube is not None:
+            tasks.append(asyncio.create_task(recovery.run(pub, stop)))
     if opts.provider_health_check:
         tasks.append(
             asyncio.create_task(

@@ -12,12 +12,15 @@ import shutil
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.statfs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
 
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_NOEXEC = 8
 MNT_DETACH = 2
 MOUNTINFO = "/proc/self/mountinfo"
+TMPFS_MAGIC = 0x01021994
+_STATFS_SIZE = 256  # larger than struct statfs on every Linux ABI; f_type is its first field
 
 
 def _unescape(field: str) -> str:
@@ -51,6 +54,17 @@ def is_mount_point(path: str) -> bool:
     """Whether `path` (not followed when a symlink) is a mount point: its device differs from its
     parent's, as it does for every tmpfs. Two stat calls, instead of reading the whole mount table."""
     return os.path.ismount(path)
+
+
+def is_tmpfs(path: str) -> bool:
+    """Whether `path` is a mount point holding a tmpfs (statfs(2) f_type), as the driver mounts it.
+    False for a missing path, a plain directory, or another filesystem mounted there."""
+    if not is_mount_point(path):
+        return False
+    buf = ctypes.create_string_buffer(_STATFS_SIZE)
+    if _libc.statfs(os.fsencode(path), buf) != 0:
+        return False
+    return ctypes.c_long.from_buffer(buf).value == TMPFS_MAGIC
 
 
 def ensure_tmpfs(target: str, mount_if_missing: bool) -> bool:

@@ -1,11 +1,12 @@
-"""Path checks: every file a provider returns must land inside the target directory."""
+"""Path checks: every file a provider returns must land inside the target directory (rules shared with
+the providers in `secrets_store_csi.pathrules`)."""
 
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
 
+from secrets_store_csi import pathrules
 from secrets_store_csi.driver.errors import PathError
 
 MAX_MODE = 0o777
@@ -15,20 +16,18 @@ def check_relative_path(path: str) -> str:
     """Return the normalised relative path, or raise PathError saying why it is refused."""
     if not path:
         raise PathError("empty file path")
-    if "\x00" in path:
+    if pathrules.has_nul(path):
         raise PathError(f"file path {path!r} contains a NUL byte")
-    if path.startswith("/") or os.path.isabs(path):
+    if pathrules.is_absolute(path) or os.path.isabs(path):
         raise PathError(f"file path {path!r} is absolute; providers must return paths relative to the target")
-    if "\\" in path:
+    if pathrules.has_backslash(path):
         raise PathError(f"file path {path!r} contains a backslash")
-    parts = path.split("/")
-    if any(p == ".." for p in parts):
+    if pathrules.has_parent_segment(path):
         raise PathError(f"file path {path!r} contains '..' and would escape the target directory")
-    norm = posixpath.normpath(path)
+    norm = pathrules.normalise(path)
     if norm in (".", "") or norm.startswith("../"):
         raise PathError(f"file path {path!r} does not name a file inside the target directory")
-    first = norm.split("/", 1)[0]
-    if first.startswith(".."):
+    if pathrules.first_segment(norm).startswith(pathrules.RESERVED_PREFIX):
         raise PathError(f"file path {path!r} starts with '..', which the atomic writer reserves")
     return norm
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from secrets_store_csi.driver.kube import SPC_GROUP, SPC_VERSION, KubeClient, KubeError, spcps_path
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.paths import SPC_GROUP, SPC_VERSION, spcps_path
 
 NODE_LABEL = "internal.secrets-store.csi.k8s.io/node-name"
 log = logging.getLogger("driver.podstatus")
@@ -63,5 +65,5 @@ async def upsert(kube: KubeClient, body: dict[str, Any]) -> None:
             if not exc.conflict:
                 raise
     raise KubeError(
-        409, "Conflict", f"SecretProviderClassPodStatus {meta['namespace']}/{meta['name']} kept changing"
+        409, f"SecretProviderClassPodStatus {meta['namespace']}/{meta['name']} kept changing", "Conflict"
     )

@@ -14,8 +14,10 @@ import logging
 import time
 from typing import Any
 
-from secrets_store_csi.driver.kube import KubeClient, KubeError, events_path, pod_path, secret_path
 from secrets_store_csi.driver.spc import SecretObject, SecretProviderClass
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.paths import events_path, pod_path, secret_path
 
 MANAGED_LABEL = "secrets-store.csi.k8s.io/managed"
 TLS_TYPE = "kubernetes.io/tls"

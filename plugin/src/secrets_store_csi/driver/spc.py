@@ -16,7 +16,9 @@ import yaml
 
 from secrets_store_csi.driver import errors
 from secrets_store_csi.driver.errors import DriverError
-from secrets_store_csi.driver.kube import KubeClient, KubeError, spc_path
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.paths import spc_path
 
 
 @dataclass(frozen=True)

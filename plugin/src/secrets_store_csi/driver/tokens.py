@@ -13,7 +13,9 @@ import json
 import logging
 from typing import Any
 
-from secrets_store_csi.driver.kube import KubeClient, KubeError
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.paths import token_path
 
 log = logging.getLogger("driver.tokens")
 DEFAULT_EXPIRATION = 3600
@@ -51,25 +53,50 @@ async def mint(
     kube: KubeClient, tokens_json: str, *, namespace: str, service_account: str, pod: str, pod_uid: str
 ) -> str:
     """New tokens JSON for the same audiences, bound to the pod. Raises KubeError."""
-    audiences = list(json.loads(tokens_json))
+    requests = {audience: DEFAULT_EXPIRATION for audience in json.loads(tokens_json)}
+    return await mint_for(
+        kube, requests, namespace=namespace, service_account=service_account, pod=pod, pod_uid=pod_uid
+    )
+
+
+def token_requests(csidriver: dict[str, Any]) -> dict[str, int]:
+    """The CSIDriver's spec.tokenRequests as audience -> expirationSeconds (kubelet's default when unset)."""
+    out: dict[str, int] = {}
+    for entry in (csidriver.get("spec") or {}).get("tokenRequests") or []:
+        if isinstance(entry, dict):
+            seconds = entry.get("expirationSeconds")
+            out[str(entry.get("audience") or "")] = int(seconds) if seconds else DEFAULT_EXPIRATION
+    return out
+
+
+async def mint_for(
+    kube: KubeClient,
+    requests: dict[str, int],
+    *,
+    namespace: str,
+    service_account: str,
+    pod: str,
+    pod_uid: str,
+) -> str:
+    """Tokens JSON as kubelet passes it (audience -> token, expirationTimestamp), one TokenRequest per
+    audience, each bound to the pod. Raises KubeError."""
+    audiences = list(requests)
     fresh: dict[str, dict[str, str]] = {}
-    for audience in audiences:
+    for audience, seconds in requests.items():
         body = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
             "spec": {
                 "audiences": [audience] if audience else [],
-                "expirationSeconds": DEFAULT_EXPIRATION,
+                "expirationSeconds": seconds,
                 "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": pod_uid},
             },
         }
-        out = await kube.create(
-            f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token", body
-        )
+        out = await kube.create(token_path(namespace, service_account), body)
         status = out.get("status") or {}
         if not status.get("token"):
             raise KubeError(
-                500, "NoToken", f"TokenRequest for {namespace}/{service_account} returned no token"
+                500, f"TokenRequest for {namespace}/{service_account} returned no token", "NoToken"
             )
         fresh[audience] = {
             "token": status["token"],

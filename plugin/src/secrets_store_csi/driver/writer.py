@@ -38,8 +38,23 @@ def _timestamp_prefix() -> str:
     return f"..{stamp}.{int((now % 1) * 1e9):09d}."
 
 
+@dataclass(frozen=True)
+class StagedWrite:
+    """A complete new version written beside the current one, not yet visible (see `commit`)."""
+
+    target: str
+    new_dir: str
+    paths: tuple[str, ...]
+
+
 def write_atomically(target: str, files: list[FileContent]) -> None:
     """Replace the content of `target` with `files` in one step. Raises PathError for unsafe paths."""
+    commit(stage(target, files))
+
+
+def stage(target: str, files: list[FileContent]) -> StagedWrite:
+    """Write `files` into a new hidden version directory of `target`; readers still see the old set.
+    Raises PathError for unsafe paths (nothing is written then) and OSError."""
     normed = check_payload_paths([f.path for f in files])
     for f in files:
         check_mode(f.mode, f.path)
@@ -63,7 +78,17 @@ def write_atomically(target: str, files: list[FileContent]) -> None:
     except BaseException:
         shutil.rmtree(new_dir, ignore_errors=True)
         raise
+    return StagedWrite(target, new_dir, tuple(normed))
 
+
+def discard(staged: StagedWrite) -> None:
+    """Drop a staged version that will not be committed."""
+    shutil.rmtree(staged.new_dir, ignore_errors=True)
+
+
+def commit(staged: StagedWrite) -> None:
+    """Make a staged version the visible one: one rename of `..data`, then the top-level links."""
+    target, new_dir, normed = staged.target, staged.new_dir, staged.paths
     data_link = os.path.join(target, DATA_DIR)
     old_dir: str | None = None
     with contextlib.suppress(FileNotFoundError, OSError):

@@ -16,8 +16,9 @@ from typing import Any, cast
 
 import kopf
 
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.kopflogin import connection_info
 from secrets_store_csi.operator.api import DRIVER_NAME, GROUP, OWNER_LABELS, PLURAL, VERSION
-from secrets_store_csi.operator.kube import KubeError, connection_info
 from secrets_store_csi.operator.reconcile import Context, EmitFn, reconcile, teardown
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from secrets_store_csi.operator.kube import KubeClient, KubeError
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.objects import ObjectClient
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def _micro_now() -> str:
 
 @dataclass
 class LeaderElection:
-    client: KubeClient
+    client: ObjectClient
     namespace: str
     name: str
     identity: str

@@ -16,9 +16,11 @@ import kopf
 import yaml
 from aiohttp import web
 
-from secrets_store_csi.operator.api import ANNOTATION_PREFIX, FINALIZER, OPERATOR_NAME
+from secrets_store_csi.kube.client import KubeClient
+from secrets_store_csi.kube.kopflogin import config_from, connection_info
+from secrets_store_csi.kube.objects import ObjectClient
+from secrets_store_csi.operator.api import ANNOTATION_PREFIX, FIELD_MANAGER, FINALIZER, OPERATOR_NAME
 from secrets_store_csi.operator.handlers import build_registry
-from secrets_store_csi.operator.kube import KubeClient
 from secrets_store_csi.operator.leader import LeaderElection
 from secrets_store_csi.operator.reconcile import Context
 from secrets_store_csi.operator.values import OperatorConfig
@@ -156,7 +158,7 @@ async def candidate_health(url: str | None) -> AsyncIterator[None]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    client = KubeClient.from_environment()
+    client = ObjectClient(KubeClient(config_from(connection_info()), timeout=30.0), FIELD_MANAGER)
     ctx = Context(
         client=client, config=operator_config(args), helm=args.helm, set_operator_log_level=set_log_level
     )

@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from secrets_store_csi.kube.errors import KubeError
+from secrets_store_csi.kube.objects import ObjectClient
 from secrets_store_csi.operator import conditions as cond
 from secrets_store_csi.operator import inventory
 from secrets_store_csi.operator.api import DRIVER_NAME, GROUP, KIND, OWNER_LABELS, VERSION
 from secrets_store_csi.operator.inventory import ObjectRef
-from secrets_store_csi.operator.kube import KubeClient, KubeError
 from secrets_store_csi.operator.render import RenderError, render
 from secrets_store_csi.operator.values import (
     InvalidSpec,
@@ -73,7 +74,7 @@ def _no_events(_type: str, _reason: str, _message: str) -> None:
 class Context:
     """Everything a pass needs; the lock keeps the handlers' passes from overlapping."""
 
-    client: KubeClient
+    client: ObjectClient
     config: OperatorConfig
     helm: str
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -2,5 +2,6 @@
 
 Each provider is a gRPC server on `<socket-dir>/<name>.sock`. The shared pieces live beside them:
 `server.py` (gRPC wiring), `mountspec.py` (what a Mount request carries), `errors.py`, `paths.py`
-(file names and modes), `k8s.py` (the two Kubernetes reads the AWS provider needs), `httpclient.py`.
+(file names and modes), `kubereads.py` (the two Kubernetes reads the AWS provider needs, on
+`secrets_store_csi.kube`), `httpclient.py`.
 """

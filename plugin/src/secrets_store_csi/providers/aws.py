@@ -40,7 +40,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from secrets_store_csi.providers import metrics
 from secrets_store_csi.providers.aws_params import SECRETS_MANAGER, SSM, AwsObject, AwsParams, parse_params
 from secrets_store_csi.providers.errors import ErrorCode, ProviderError, invalid
-from secrets_store_csi.providers.k8s import KubeClient
+from secrets_store_csi.providers.kubereads import KubeReads
 from secrets_store_csi.providers.mountspec import MountResult, MountSpec
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def selector_of(obj: AwsObject, region: str) -> str:
 class AwsProvider:
     name = "aws"
 
-    def __init__(self, kube: KubeClient | None = None, executor: ThreadPoolExecutor | None = None) -> None:
+    def __init__(self, kube: KubeReads | None = None, executor: ThreadPoolExecutor | None = None) -> None:
         self.kube = kube
         self.executor = executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="aws")
         self.clients = AwsClients(self.executor)

@@ -55,9 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_provider(args: argparse.Namespace) -> Provider:
-    from secrets_store_csi.providers.k8s import KubeClient
+    from secrets_store_csi.providers.kubereads import KubeReads
 
-    kube = KubeClient.from_config(args.kubeconfig or None)
+    kube = KubeReads.from_config(args.kubeconfig or None)
     if args.name == "aws":
         from secrets_store_csi.providers.aws import AwsProvider
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 
+from secrets_store_csi import pathrules
 from secrets_store_csi.providers.errors import invalid
 
 MAX_PATH_LEN = 1024
@@ -26,14 +27,14 @@ def check_relative_path(path: str, obj: str | None = None) -> str:
         raise invalid("file path is empty", obj)
     if len(path) > MAX_PATH_LEN:
         raise invalid(f"file path longer than {MAX_PATH_LEN} characters", obj)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+    if pathrules.has_control_character(path):
         raise invalid("file path contains control characters", obj)
-    if "\\" in path:
+    if pathrules.has_backslash(path):
         raise invalid(f"{what} contains a backslash", obj)
-    if path.startswith("/"):
+    if pathrules.is_absolute(path):
         raise invalid(f"{what} is absolute: it must stay inside the mount", obj)
-    for segment in path.split("/"):
-        if segment in ("", ".", ".."):
+    for segment in pathrules.segments(path):
+        if segment in ("", ".", pathrules.PARENT):
             raise invalid(f"{what} would escape or alias the mount directory (segment {segment!r})", obj)
         if len(segment) > MAX_SEGMENT_LEN:
             raise invalid(f"{what} has a segment longer than {MAX_SEGMENT_LEN} characters", obj)
