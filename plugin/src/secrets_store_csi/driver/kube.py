@@ -11,6 +11,7 @@ import json
 import os
 import ssl
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,24 +196,47 @@ SPC_GROUP = "secrets-store.csi.x-k8s.io"
 SPC_VERSION = "v1"
 
 
+def name_problem(name: str) -> str:
+    """Why `name` cannot be an object name in an API path ("" when it can): the apiserver's own rule for
+    path segments. Names come from pods and SecretProviderClasses; "../../<other namespace>/..." would
+    otherwise reach another namespace once the HTTP client normalises the URL."""
+    if not name:
+        return "it is empty"
+    if name in (".", ".."):
+        return f"{name!r} is not a name"
+    for bad in ("/", "%"):
+        if bad in name:
+            return f"it contains {bad!r}"
+    return ""
+
+
+def _segment(value: str, what: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise KubeError(400, "Invalid", f"{what} {value!r} is not a valid object name: {problem}")
+    return urllib.parse.quote(value, safe="")
+
+
+def _path(prefix: str, namespace: str, resource: str, name: str) -> str:
+    base = f"{prefix}/namespaces/{_segment(namespace, 'namespace')}/{resource}"
+    return f"{base}/{_segment(name, resource[:-1] + ' name')}" if name else base
+
+
 def spc_path(namespace: str, name: str = "") -> str:
-    base = f"/apis/{SPC_GROUP}/{SPC_VERSION}/namespaces/{namespace}/secretproviderclasses"
-    return f"{base}/{name}" if name else base
+    return _path(f"/apis/{SPC_GROUP}/{SPC_VERSION}", namespace, "secretproviderclasses", name)
 
 
 def spcps_path(namespace: str, name: str = "") -> str:
-    base = f"/apis/{SPC_GROUP}/{SPC_VERSION}/namespaces/{namespace}/secretproviderclasspodstatuses"
-    return f"{base}/{name}" if name else base
+    return _path(f"/apis/{SPC_GROUP}/{SPC_VERSION}", namespace, "secretproviderclasspodstatuses", name)
 
 
 def pod_path(namespace: str, name: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/pods/{name}"
+    return _path("/api/v1", namespace, "pods", name)
 
 
 def secret_path(namespace: str, name: str = "") -> str:
-    base = f"/api/v1/namespaces/{namespace}/secrets"
-    return f"{base}/{name}" if name else base
+    return _path("/api/v1", namespace, "secrets", name)
 
 
 def events_path(namespace: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/events"
+    return _path("/api/v1", namespace, "events", "")

@@ -16,7 +16,7 @@ import yaml
 
 from secrets_store_csi.driver import errors
 from secrets_store_csi.driver.errors import DriverError
-from secrets_store_csi.driver.kube import KubeClient, KubeError, spc_path
+from secrets_store_csi.driver.kube import KubeClient, KubeError, name_problem, spc_path
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,11 @@ def parse_spc(obj: dict[str, Any], namespace: str, name: str) -> SecretProviderC
     for i, so in enumerate(spec.get("secretObjects") or []):
         if not isinstance(so, dict) or not so.get("secretName"):
             raise ValueError(f"spec.secretObjects[{i}].secretName is empty")
+        if problem := name_problem(str(so["secretName"])):
+            raise ValueError(
+                f"spec.secretObjects[{i}].secretName {so['secretName']!r} is not a Secret name ({problem}); "
+                "synced Secrets are created in the pod's namespace"
+            )
         data = []
         for j, item in enumerate(so.get("data") or []):
             if not isinstance(item, dict) or not item.get("objectName") or not item.get("key"):
