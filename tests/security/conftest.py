@@ -15,6 +15,7 @@ from kubecluster import Cluster
 from security_support import SessionStack
 from stack import Stack
 
+
 @pytest.fixture(scope="session")
 def session_stack(cluster: Cluster) -> Iterator[SessionStack]:
     s = SessionStack(cluster)

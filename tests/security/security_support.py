@@ -22,8 +22,8 @@ from kubecluster import CACHE, KUBECONFIG, Cluster
 from stack import Stack, installed_stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "providers"))
-from provider_cluster import configure_vault_kubernetes_auth  # noqa: E402
-from provider_vault import Bao  # noqa: E402
+from provider_cluster import configure_vault_kubernetes_auth
+from provider_vault import Bao
 
 __all__ = ["Bao", "configure_vault_kubernetes_auth"]
 
@@ -49,7 +49,9 @@ class SessionStack:
     def __init__(self, cluster: Cluster) -> None:
         self._exit = contextlib.ExitStack()
         self.stack: Stack = self._exit.enter_context(
-            installed_stack(cluster, driver_values=DRIVER_VALUES, provider_values=PROVIDER_VALUES, prefix="sec")
+            installed_stack(
+                cluster, driver_values=DRIVER_VALUES, provider_values=PROVIDER_VALUES, prefix="sec"
+            )
         )
         self.closed = False
 
@@ -71,7 +73,9 @@ def wait_for(cond: Callable[[], Any], what: str, timeout: float = 120, every: fl
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last: {last})" if last else ""))
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last: {last})" if last else "")
+    )
 
 
 # --- canaries ------------------------------------------------------------------------------------------
@@ -219,7 +223,18 @@ def grep_files(files: list[str], canaries: Canaries, report: ScanReport) -> None
             os.write(pat_w, blob)
             os.close(pat_w)
             proc = subprocess.run(
-                ["grep", "-l", "-a", "-F", "-s", "--devices=skip", "-f", f"/dev/fd/{pat_r}", "--", *files[i : i + 2000]],
+                [
+                    "grep",
+                    "-l",
+                    "-a",
+                    "-F",
+                    "-s",
+                    "--devices=skip",
+                    "-f",
+                    f"/dev/fd/{pat_r}",
+                    "--",
+                    *files[i : i + 2000],
+                ],
                 capture_output=True,
                 pass_fds=(pat_r,),
                 check=False,
@@ -286,7 +301,9 @@ def vault_reviewer(cluster: Cluster, namespace: str) -> Iterator[str]:
         f"--serviceaccount={namespace}:vault-reviewer",
     )
     try:
-        yield cluster.kubectl("-n", namespace, "create", "token", "vault-reviewer", "--duration=1h").stdout.strip()
+        yield cluster.kubectl(
+            "-n", namespace, "create", "token", "vault-reviewer", "--duration=1h"
+        ).stdout.strip()
     finally:
         cluster.kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found", check=False)
 

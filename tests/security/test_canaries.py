@@ -79,7 +79,9 @@ def scan_excludes() -> list[str]:
 
 
 def metrics_text(cluster: Cluster, namespace: str, pod: str, port: int) -> str:
-    return cluster.kubectl("get", "--raw", f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/metrics").stdout
+    return cluster.kubectl(
+        "get", "--raw", f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/metrics"
+    ).stdout
 
 
 def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
@@ -131,7 +133,9 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
     with vault_reviewer(cluster, ns) as reviewer:
         configure_vault_kubernetes_auth(bao, mount, cluster_api(), reviewer, ns, token_ttl="10m")
         try:
-            bao.call("POST", f"secret/data/{ns}/db", {"data": {"password": c.new("vault-synced", synced=True)}})
+            bao.call(
+                "POST", f"secret/data/{ns}/db", {"data": {"password": c.new("vault-synced", synced=True)}}
+            )
             bao.call("POST", f"secret/data/{ns}/api", {"data": {"key": c.new("vault-plain")}})
             vault_objects = [
                 {"objectName": "db-password", "secretPath": f"secret/data/{ns}/db", "secretKey": "password"},
@@ -143,7 +147,13 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
                         "aws",
                         "aws",
                         {"objects": aws_objects},
-                        [{"secretName": "synced-aws", "type": "Opaque", "data": [{"objectName": "sm-synced", "key": "value"}]}],
+                        [
+                            {
+                                "secretName": "synced-aws",
+                                "type": "Opaque",
+                                "data": [{"objectName": "sm-synced", "key": "value"}],
+                            }
+                        ],
                     ),
                     secret_provider_class(
                         "aws-static", "aws", {"objects": [aws_objects[1]], "region": "us-east-1"}
@@ -180,16 +190,27 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
                 assert stack.read(ns, pod, f"/mnt/secrets/{file}") == c.values[label], f"{pod}:{file}"
 
             # Positive control of the file scan: the live tmpfs volumes on the host hold every mounted canary.
-            uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in cluster.kubectl_json("-n", ns, "get", "pods")["items"]}
-            volumes = [f"/var/lib/kubelet/pods/{uids[p]}/volumes/kubernetes.io~csi/secrets/mount" for p in pods]
+            uids = {
+                p["metadata"]["name"]: p["metadata"]["uid"]
+                for p in cluster.kubectl_json("-n", ns, "get", "pods")["items"]
+            }
+            volumes = [
+                f"/var/lib/kubelet/pods/{uids[p]}/volumes/kubernetes.io~csi/secrets/mount" for p in pods
+            ]
             control = scan_node(volumes, since, c, exclude=[])
             assert {label for _, label, enc in control.hits if enc == "raw"} == set(mounted.values())
 
             # --- rotation: new values in every backend, until every pod reads them ---
             sm.put_secret_value(SecretId=sm_synced, SecretString=c.new("sm-synced-rotated", synced=True))
             sm.put_secret_value(SecretId=sm_plain, SecretString=c.new("sm-plain-rotated"))
-            ssm.put_parameter(Name=ssm_plain, Value=c.new("ssm-plain-rotated"), Type="SecureString", Overwrite=True)
-            bao.call("POST", f"secret/data/{ns}/db", {"data": {"password": c.new("vault-synced-rotated", synced=True)}})
+            ssm.put_parameter(
+                Name=ssm_plain, Value=c.new("ssm-plain-rotated"), Type="SecureString", Overwrite=True
+            )
+            bao.call(
+                "POST",
+                f"secret/data/{ns}/db",
+                {"data": {"password": c.new("vault-synced-rotated", synced=True)}},
+            )
             bao.call("POST", f"secret/data/{ns}/api", {"data": {"key": c.new("vault-plain-rotated")}})
             for (pod, file), label in mounted.items():
                 want = c.values[f"{label}-rotated"]
@@ -204,7 +225,11 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
                 data = cluster.kubectl_json("-n", ns, "get", "secret", name)["data"]
                 return base64.b64decode(data[key]).decode()
 
-            wait_for(lambda: synced("synced-aws", "value") == c.values["sm-synced-rotated"], "synced-aws rotated", 60)
+            wait_for(
+                lambda: synced("synced-aws", "value") == c.values["sm-synced-rotated"],
+                "synced-aws rotated",
+                60,
+            )
             wait_for(
                 lambda: synced("synced-vault", "password") == c.values["vault-synced-rotated"],
                 "synced-vault rotated",
@@ -214,7 +239,10 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
             # Secrets, canaries are only in the synced ones and the one the user wrote.
             secrets = cluster.kubectl_json("-n", ns, "get", "secrets")["items"]
             in_secrets = c.find_in_text(json.dumps(secrets))
-            assert ("sm-synced-rotated", "base64") in in_secrets and ("vault-synced-rotated", "base64") in in_secrets
+            assert ("sm-synced-rotated", "base64") in in_secrets and (
+                "vault-synced-rotated",
+                "base64",
+            ) in in_secrets
             assert {label for label, _ in in_secrets} <= c.synced, sorted(in_secrets)
 
             # --- what the components said while the secrets were mounted and rotated ---
@@ -222,7 +250,9 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
             metrics: dict[str, str] = {}
             for component, port in METRICS_PORTS.items():
                 for pod in stack.pods(component):
-                    metrics[f"metrics {component} {pod}:{port}"] = metrics_text(cluster, stack.namespace, pod, port)
+                    metrics[f"metrics {component} {pod}:{port}"] = metrics_text(
+                        cluster, stack.namespace, pod, port
+                    )
             assert "node_publish_total" in "".join(metrics.values())
             statuses = cluster.kubectl_json("get", "secretproviderclasspodstatuses", "-A")["items"]
             assert len([s for s in statuses if s["metadata"]["namespace"] == ns]) == len(pods)
@@ -231,7 +261,11 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
             logs = {component: stack.logs(component) for component in ("driver", "aws", "vault")}
             assert "NodeUnpublishVolume" in logs["driver"], "the driver log is not the one that unmounted"
             events = cluster.kubectl_json("get", "events", "-A")["items"]
-            assert any(e.get("reason") == "SecretRotationComplete" for e in events if e["metadata"]["namespace"] == ns)
+            assert any(
+                e.get("reason") == "SecretRotationComplete"
+                for e in events
+                if e["metadata"]["namespace"] == ns
+            )
             texts: dict[str, str] = {
                 **{f"log {k}": v for k, v in logs.items()},
                 **metrics,
@@ -256,7 +290,9 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
         f"{report.seconds:.1f}s; {len(report.skipped_tmpfs)} tmpfs mounts skipped"
     )
     in_etcd = {label for path, label, _ in report.hits if path.startswith(ETCD_DIR + "/")}
-    assert in_etcd >= {"sm-synced-rotated", "vault-synced-rotated"}, "the scan did not find the synced Secrets in etcd"
+    assert in_etcd >= {"sm-synced-rotated", "vault-synced-rotated"}, (
+        "the scan did not find the synced Secrets in etcd"
+    )
     for path, label, enc in report.hits:
         if not (path.startswith(ETCD_DIR + "/") and label in c.synced):
             findings.setdefault(path, set()).add((label, enc))
