@@ -17,9 +17,10 @@ volume on the host while the pods run, the same text search must find the synced
 Secrets the API returns, and the file scan must find the synced canaries in etcd's files.
 
 What the file scan walks, and what it skips:
-- walked: /var (kubelet root, /var/log with the kubelet's and containerd's logs under
-  /var/log/ssc-devcluster, containerd's content store, image snapshots and the containers' writable layers,
-  etcd), /tmp, /run (containerd's state, provider sockets), /etc, and $HOME (the cache folder
+- walked twice, before the uninstall (the components' containers and their logs still exist) and after it:
+  /var (kubelet root, /var/log with the kubelet's and containerd's logs under
+  /var/log/ssc-devcluster and the containers' logs under /var/log/pods, containerd's content store, image
+  snapshots and the containers' writable layers, etcd), /tmp, /run (containerd's state, provider sockets), /etc, and $HOME (the cache folder
   $HOME/.cache/secrets-store-csi included);
 - skipped: files whose inode did not change since the canaries were created (ctime, which user space cannot
   set back: such a file cannot hold a canary, so nothing that could hold a leak is skipped, and the image
@@ -280,22 +281,25 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
             bao.call("DELETE", f"sys/auth/{mount}")
             bao.call("DELETE", f"sys/policies/acl/{ns}")
 
-    # --- the full uninstall, then the node's disk ---
+    # --- the node's disk: once while the components still run (their containers' writable layers and
+    # their logs under /var/log/pods exist only until the uninstall), once after the full uninstall ---
+    before = scan_node(scan_roots(), since, c, scan_excludes())
     session_stack.close()
     assert [m for m in csi_mounts() if any(uids[p] in m for p in pods)] == []
-    report = scan_node(scan_roots(), since, c, scan_excludes())
-    print(
-        f"\nnode scan: {report.files_walked} files walked, {report.files_changed} changed since the canaries "
-        f"({report.bytes_scanned / 2**20:.1f} MiB) searched for {len(c.values)} canaries x 3 encodings in "
-        f"{report.seconds:.1f}s; {len(report.skipped_tmpfs)} tmpfs mounts skipped"
-    )
-    in_etcd = {label for path, label, _ in report.hits if path.startswith(ETCD_DIR + "/")}
-    assert in_etcd >= {"sm-synced-rotated", "vault-synced-rotated"}, (
-        "the scan did not find the synced Secrets in etcd"
-    )
-    for path, label, enc in report.hits:
-        if not (path.startswith(ETCD_DIR + "/") and label in c.synced):
-            findings.setdefault(path, set()).add((label, enc))
+    after = scan_node(scan_roots(), since, c, scan_excludes())
+    for when, report in (("before uninstall", before), ("after uninstall", after)):
+        print(
+            f"\nnode scan {when}: {report.files_walked} files walked, {report.files_changed} changed since the "
+            f"canaries ({report.bytes_scanned / 2**20:.1f} MiB) searched for {len(c.values)} canaries in "
+            f"{report.seconds:.1f}s; {len(report.skipped_tmpfs)} tmpfs mounts not entered"
+        )
+        in_etcd = {label for path, label, _ in report.hits if path.startswith(ETCD_DIR + "/")}
+        assert in_etcd >= {"sm-synced-rotated", "vault-synced-rotated"}, (
+            f"{when}: synced Secrets not found in etcd"
+        )
+        for path, label, enc in report.hits:
+            if not (path.startswith(ETCD_DIR + "/") and label in c.synced):
+                findings.setdefault(f"{path} ({when})", set()).add((label, enc))
     assert findings == {}, "canaries found outside tmpfs and the synced Secrets:\n" + yaml.safe_dump(
         {k: sorted(f"{label} ({enc})" for label, enc in v) for k, v in findings.items()}
     )

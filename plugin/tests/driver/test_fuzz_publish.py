@@ -6,7 +6,9 @@ against one real driver process on a real unix socket, with the test provider an
 For every request: the driver answers in time with OK or a gRPC status other than UNKNOWN and not its
 "unexpected error" (an unhandled exception); it is still running; on an error nothing is mounted at the
 target; no mount appears anywhere but the requested target; nothing appears in the test's directory
-outside the pods' tree. Successful mounts are unpublished again. Marker `integration` (root, tmpfs).
+outside the pods' tree. Successful mounts are unpublished again. NodeUnpublishVolume gets random targets too,
+including a non-empty neighbour directory and the test's root: clean statuses, nothing removed outside the
+target. Marker `integration` (root, tmpfs); SSC_FUZZ_EXAMPLES sets the number of requests (300).
 """
 
 from __future__ import annotations
@@ -205,3 +207,48 @@ def test_random_node_publish_requests_get_a_clean_status_and_never_mount_or_writ
     for line in sorted(other):
         print("  " + line)
     assert tried.get("OK", 0) > 0 and tried.get("INVALID_ARGUMENT", 0) > 0, tried
+
+
+def test_random_node_unpublish_requests_touch_nothing_outside_the_target(driver: Harness) -> None:
+    h = driver
+    channel = grpc.insecure_channel(f"unix:{h.socket}")
+    node = csi_pb2_grpc.NodeStub(channel)
+    # A neighbour the requests must never remove: a non-empty directory beside the pods' tree.
+    keep = h.root / "keep"
+    keep.mkdir()
+    (keep / "file").write_text("x")
+    tried: dict[str, int] = {}
+
+    @settings(
+        max_examples=int(os.environ.get("SSC_FUZZ_EXAMPLES", "300")) // 3,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        database=None,
+    )
+    @given(
+        target=targets(str(h.pods)) | st.sampled_from([str(keep), f"{h.pods}/../keep", str(h.root)]),
+        volume_id=st.sampled_from(["vol", ""]) | text,
+    )
+    def unpublish(target: str, volume_id: str) -> None:
+        try:
+            node.NodeUnpublishVolume(
+                csi_pb2.NodeUnpublishVolumeRequest(volume_id=volume_id, target_path=target), timeout=30
+            )
+            outcome = "OK"
+        except grpc.RpcError as exc:
+            outcome = exc.code().name
+            assert exc.code() not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED), (
+                exc.details()
+            )
+            assert "unexpected error" not in (exc.details() or ""), exc.details()
+        tried[outcome] = tried.get(outcome, 0) + 1
+        assert h.procs["driver"].poll() is None, "the driver exited"
+        assert (keep / "file").read_text() == "x"
+        assert h.pods.is_dir() and (h.spcs / "shop" / "db.yaml").exists()
+
+    try:
+        unpublish()
+    finally:
+        channel.close()
+    print(f"\nNodeUnpublishVolume outcomes: {tried}")
+    assert tried.get("INVALID_ARGUMENT", 0) > 0, tried
