@@ -203,14 +203,14 @@ def test_driver_writes_only_the_secrets_it_manages(cluster: Cluster, stack: Stac
 
     created = as_driver("create", _secret("managed", managed=True))
     assert created.returncode == 0, created.stderr
-    updated = as_driver("replace", _secret("managed", managed=True, value="y"))
+    updated = as_driver("replace", _secret("managed", managed=True, value="changed"))
     assert updated.returncode == 0, updated.stderr
 
     # A Secret someone else owns: the driver may neither change it nor adopt it by adding the label.
     cluster.kubectl("-n", namespace, "create", "-f", "-", input=_secret("users-own", managed=False))
     for body in (
-        _secret("users-own", managed=False, value="y"),
-        _secret("users-own", managed=True, value="y"),
+        _secret("users-own", managed=False, value="changed"),
+        _secret("users-own", managed=True, value="changed"),
     ):
         refused = as_driver("replace", body)
         assert refused.returncode != 0 and "only changes or deletes Secrets it created" in refused.stderr, (
