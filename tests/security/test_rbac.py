@@ -208,14 +208,12 @@ def test_driver_writes_only_the_secrets_it_manages(cluster: Cluster, stack: Stac
 
     # A Secret someone else owns: the driver may neither change it nor adopt it by adding the label.
     cluster.kubectl("-n", namespace, "create", "-f", "-", input=_secret("users-own", managed=False))
-    for body in (
-        _secret("users-own", managed=False, value="changed"),
-        _secret("users-own", managed=True, value="changed"),
+    for body, why in (
+        (_secret("users-own", managed=False, value="changed"), "only writes Secrets labelled"),
+        (_secret("users-own", managed=True, value="changed"), "only changes or deletes Secrets it created"),
     ):
         refused = as_driver("replace", body)
-        assert refused.returncode != 0 and "only changes or deletes Secrets it created" in refused.stderr, (
-            refused.stderr
-        )
+        assert refused.returncode != 0 and why in refused.stderr, refused.stderr
     data = cluster.kubectl_json("-n", namespace, "get", "secret", "users-own")
     assert data["data"]["k"] == "eA==" and "secrets-store.csi.k8s.io/managed" not in (
         data["metadata"].get("labels") or {}
