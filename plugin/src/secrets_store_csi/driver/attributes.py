@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from secrets_store_csi.driver.errors import invalid
+from secrets_store_csi.kube.paths import name_problem
 
 SPC_KEY = "secretProviderClass"
 POD_NAME = "csi.storage.k8s.io/pod.name"
@@ -50,12 +51,20 @@ def parse_volume_request(volume_context: dict[str, str], secrets: dict[str, str]
         raise invalid(
             "volumeAttributes.secretProviderClass is missing: name the SecretProviderClass to mount"
         )
+    if problem := name_problem(spc):
+        raise invalid(
+            f"volumeAttributes.secretProviderClass {spc!r} is not a SecretProviderClass name ({problem}): "
+            "name one in the pod's own namespace"
+        )
     missing = [k for k in (POD_NAME, POD_NAMESPACE, POD_UID) if not volume_context.get(k)]
     if missing:
         raise invalid(
             f"volume context lacks {', '.join(missing)}: set podInfoOnMount: true on the CSIDriver "
             "secrets-store.csi.k8s.io"
         )
+    for key in (POD_NAME, POD_NAMESPACE):
+        if problem := name_problem(volume_context[key]):
+            raise invalid(f"volume context {key} {volume_context[key]!r} is not a valid name ({problem})")
     # kubelet puts tokens in the volume context; newer kubelets may put them in the secrets field.
     tokens = secrets.get(SA_TOKENS) or volume_context.get(SA_TOKENS, "")
     if tokens:

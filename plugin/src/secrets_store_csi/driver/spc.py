@@ -18,7 +18,7 @@ from secrets_store_csi.driver import errors
 from secrets_store_csi.driver.errors import DriverError
 from secrets_store_csi.kube.client import KubeClient
 from secrets_store_csi.kube.errors import KubeError
-from secrets_store_csi.kube.paths import spc_path
+from secrets_store_csi.kube.paths import name_problem, spc_path
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,11 @@ def parse_spc(obj: dict[str, Any], namespace: str, name: str) -> SecretProviderC
     for i, so in enumerate(spec.get("secretObjects") or []):
         if not isinstance(so, dict) or not so.get("secretName"):
             raise ValueError(f"spec.secretObjects[{i}].secretName is empty")
+        if problem := name_problem(str(so["secretName"])):
+            raise ValueError(
+                f"spec.secretObjects[{i}].secretName {so['secretName']!r} is not a Secret name ({problem}); "
+                "synced Secrets are created in the pod's namespace"
+            )
         data = []
         for j, item in enumerate(so.get("data") or []):
             if not isinstance(item, dict) or not item.get("objectName") or not item.get("key"):
