@@ -7,9 +7,9 @@ import pytest
 
 from secrets_store_csi.driver.attributes import parse_volume_request
 from secrets_store_csi.driver.errors import DriverError
+from secrets_store_csi.driver.spc import parse_spc
 from secrets_store_csi.kube.errors import KubeError
 from secrets_store_csi.kube.paths import pod_path, secret_path, spc_path
-from secrets_store_csi.driver.spc import parse_spc
 
 ESCAPES = ["../../other/secretproviderclasses/shared", "..", ".", "a/b", "%2e%2e", ""]
 
