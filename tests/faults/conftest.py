@@ -21,12 +21,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fault_backends import FaultProxy, PrivateBao  # noqa: E402
-from fault_pods import FIGURES, app_service_account  # noqa: E402
-from kubecluster import Cluster  # noqa: E402
-from stack import Stack, emulators, installed_stack  # noqa: E402
+from fault_backends import FaultProxy, PrivateBao
+from fault_pods import FIGURES, app_service_account
+from kubecluster import Cluster
+from stack import Stack, emulators, installed_stack
 
-ROTATION_POLL = "2s"
+ROTATION_POLL = "1s"
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,9 @@ def moto(emulator_env: dict[str, str]) -> Any:
 
 @pytest.fixture(scope="session")
 def fault_proxy(emulator_env: dict[str, str]) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(("127.0.0.1", int(emulator_env["MOTO_URL"].rsplit(":", 1)[1]))).start()
+    proxy = FaultProxy(
+        ("127.0.0.1", int(emulator_env["MOTO_URL"].rsplit(":", 1)[1]))
+    ).start()
     yield proxy
     proxy.stop()
 
@@ -68,13 +70,19 @@ def private_bao() -> Iterator[PrivateBao]:
 
 @pytest.fixture(scope="session")
 def stack(
-    cluster: Cluster, emulator_env: dict[str, str], fault_proxy: FaultProxy, private_bao: PrivateBao
+    cluster: Cluster,
+    emulator_env: dict[str, str],
+    fault_proxy: FaultProxy,
+    private_bao: PrivateBao,
 ) -> Iterator[Stack]:
     host = emulator_env["EMULATOR_HOST_IP"]
     with installed_stack(
         cluster,
         prefix="faults",
-        driver_values={"enableSecretRotation": True, "rotationPollInterval": ROTATION_POLL},
+        driver_values={
+            "enableSecretRotation": True,
+            "rotationPollInterval": ROTATION_POLL,
+        },
         provider_values={
             "aws": {"aws": {"endpointUrl": f"http://{host}:{fault_proxy.port}"}},
             "vault": {"vault": {"address": f"http://{host}:{private_bao.port}"}},
@@ -82,13 +90,23 @@ def stack(
     ) as installed:
         binding = f"{installed.namespace}-bao-reviewer"
         try:
-            _configure_bao_kubernetes_auth(cluster, installed.namespace, binding, private_bao)
+            _configure_bao_kubernetes_auth(
+                cluster, installed.namespace, binding, private_bao
+            )
             yield installed
         finally:
-            cluster.kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found", check=False)
+            cluster.kubectl(
+                "delete",
+                "clusterrolebinding",
+                binding,
+                "--ignore-not-found",
+                check=False,
+            )
 
 
-def _configure_bao_kubernetes_auth(cluster: Cluster, namespace: str, binding: str, bao: PrivateBao) -> None:
+def _configure_bao_kubernetes_auth(
+    cluster: Cluster, namespace: str, binding: str, bao: PrivateBao
+) -> None:
     """Kubernetes auth at the default mount: role `app` for service accounts named `app` in any namespace,
     audience `vault`, reading secret/data/faults/*; tokens reviewed through the cluster's TokenReview."""
     cluster.kubectl("-n", namespace, "create", "serviceaccount", "bao-reviewer")
@@ -99,20 +117,30 @@ def _configure_bao_kubernetes_auth(cluster: Cluster, namespace: str, binding: st
         "--clusterrole=system:auth-delegator",
         f"--serviceaccount={namespace}:bao-reviewer",
     )
-    reviewer = cluster.kubectl("-n", namespace, "create", "token", "bao-reviewer", "--duration=2h").stdout.strip()
-    server = yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0]["cluster"]
+    reviewer = cluster.kubectl(
+        "-n", namespace, "create", "token", "bao-reviewer", "--duration=2h"
+    ).stdout.strip()
+    server = yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0][
+        "cluster"
+    ]
     bao.call("POST", "sys/auth/kubernetes", {"type": "kubernetes"})
     bao.call(
         "POST",
         "auth/kubernetes/config",
         {
             "kubernetes_host": server["server"],
-            "kubernetes_ca_cert": base64.b64decode(server["certificate-authority-data"]).decode(),
+            "kubernetes_ca_cert": base64.b64decode(
+                server["certificate-authority-data"]
+            ).decode(),
             "token_reviewer_jwt": reviewer,
             "disable_local_ca_jwt": True,
         },
     )
-    bao.call("PUT", "sys/policies/acl/faults", {"policy": 'path "secret/data/faults/*" { capabilities = ["read"] }'})
+    bao.call(
+        "PUT",
+        "sys/policies/acl/faults",
+        {"policy": 'path "secret/data/faults/*" { capabilities = ["read"] }'},
+    )
     bao.call(
         "POST",
         "auth/kubernetes/role/app",
@@ -134,7 +162,15 @@ def app_ns(cluster: Cluster, namespace: str, stack: Stack) -> Iterator[str]:
     app_service_account(cluster, namespace)
     yield namespace
     cluster.kubectl(
-        "-n", namespace, "delete", "pods", "--all", "--wait", "--timeout=180s", check=False, timeout=200
+        "-n",
+        namespace,
+        "delete",
+        "pods",
+        "--all",
+        "--wait",
+        "--timeout=180s",
+        check=False,
+        timeout=200,
     )
 
 

@@ -26,7 +26,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+}
 
 
 def free_port() -> int:
@@ -49,7 +57,7 @@ class FaultProxy:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _handle(self) -> None:
@@ -58,7 +66,10 @@ class FaultProxy:
                 if proxy.fail.is_set():
                     proxy.refused += 1
                     payload = json.dumps(
-                        {"__type": "InternalFailure", "message": "fault injected by the ssc fault tier"}
+                        {
+                            "__type": "InternalFailure",
+                            "message": "fault injected by the ssc fault tier",
+                        }
                     ).encode()
                     self.send_response(500)
                     self.send_header("Content-Type", "application/x-amz-json-1.1")
@@ -69,14 +80,23 @@ class FaultProxy:
                 proxy.forwarded += 1
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                    headers["Host"] = self.headers.get("Host", f"{proxy.upstream[0]}:{proxy.upstream[1]}")
+                    headers = {
+                        k: v
+                        for k, v in self.headers.items()
+                        if k.lower() not in _HOP_BY_HOP
+                    }
+                    headers["Host"] = self.headers.get(
+                        "Host", f"{proxy.upstream[0]}:{proxy.upstream[1]}"
+                    )
                     conn.request(self.command, self.path, body=body, headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
                     self.send_response(resp.status, resp.reason)
                     for key, value in resp.getheaders():
-                        if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                        if (
+                            key.lower() not in _HOP_BY_HOP
+                            and key.lower() != "content-length"
+                        ):
                             self.send_header(key, value)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
@@ -89,7 +109,9 @@ class FaultProxy:
         self.server = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
         self.server.daemon_threads = True
         self.port: int = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="fault-proxy", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="fault-proxy", daemon=True
+        )
 
     def start(self) -> FaultProxy:
         self._thread.start()
@@ -138,12 +160,16 @@ class PrivateBao:
             )
         deadline = time.monotonic() + 60
         while True:
-            match = re.search(r"Unseal Key: (\S+)", self.log_path.read_text(errors="replace"))
+            match = re.search(
+                r"Unseal Key: (\S+)", self.log_path.read_text(errors="replace")
+            )
             if match and self.health() == 200:
                 self.unseal_key = match.group(1)
                 return self
             if self._proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"private OpenBao did not start: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"private OpenBao did not start: {self.log_path.read_text()[-2000:]}"
+                )
             time.sleep(0.3)
 
     def stop(self) -> None:
@@ -158,7 +184,9 @@ class PrivateBao:
     def health(self) -> int:
         """HTTP status of sys/health: 200 active and unsealed, 503 sealed."""
         try:
-            with urllib.request.urlopen(f"{self.addr}/v1/sys/health", timeout=5) as resp:
+            with urllib.request.urlopen(
+                f"{self.addr}/v1/sys/health", timeout=5
+            ) as resp:
                 status: int = resp.status
                 return status
         except urllib.error.HTTPError as exc:

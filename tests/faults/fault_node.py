@@ -57,7 +57,12 @@ def stop_component(name: str, grace: float = 10) -> float:
 def start_components() -> None:
     """`cluster.sh up`: starts every stopped component and waits for the node to be Ready."""
     proc = subprocess.run(
-        [str(CLUSTER_SH), "up"], capture_output=True, text=True, timeout=300, env={**os.environ}
+        [str(CLUSTER_SH), "up"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
     )
     assert proc.returncode == 0, f"cluster.sh up failed:\n{proc.stderr[-3000:]}"
 
@@ -71,7 +76,12 @@ def container_pids(pod_uid: str, command_part: str) -> list[int]:
             continue
         try:
             cgroup = Path(f"/proc/{entry}/cgroup").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (
+                Path(f"/proc/{entry}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
+            )
         except OSError:
             continue
         if marker in cgroup and command_part in cmdline:
@@ -81,7 +91,9 @@ def container_pids(pod_uid: str, command_part: str) -> list[int]:
 
 def mount_counts(pod_uids: list[str]) -> Counter[str]:
     """Mount point -> number of mountinfo entries, for the CSI volumes of the given pods."""
-    prefixes = tuple(f"{KUBELET_ROOT}/pods/{uid}/volumes/kubernetes.io~csi/" for uid in pod_uids)
+    prefixes = tuple(
+        f"{KUBELET_ROOT}/pods/{uid}/volumes/kubernetes.io~csi/" for uid in pod_uids
+    )
     counts: Counter[str] = Counter()
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -93,7 +105,15 @@ def mount_counts(pod_uids: list[str]) -> Counter[str]:
 
 def volume_dir(pod_uid: str, volume: str) -> Path:
     """Where the kubelet has the driver mount a pod's CSI volume (the pod sees the same tmpfs)."""
-    return Path(KUBELET_ROOT) / "pods" / pod_uid / "volumes" / "kubernetes.io~csi" / volume / "mount"
+    return (
+        Path(KUBELET_ROOT)
+        / "pods"
+        / pod_uid
+        / "volumes"
+        / "kubernetes.io~csi"
+        / volume
+        / "mount"
+    )
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")

@@ -1,0 +1,277 @@
+"""Fault 6: rotation under load. 20 readers (10 processes in each of 2 pods) loop over a mounted set of
+five files while the secret behind them rotates 50 times (the driver polls every ROTATION_POLL; the test
+writes the next version once the previous one is mounted).
+
+What the driver's atomic writer promises, and what is tested exactly (the same layout as the kubelet's
+Secret volumes: files live in a timestamped directory, `..data` is a symlink to it swapped by one rename,
+and each visible name is a symlink `name -> ..data/name`):
+
+- every file, however it is opened, holds one complete version: never a half-written or mixed file;
+- a reader that resolves `..data` once (opens it as a directory) and reads every file relative to that
+  directory gets one consistent set, all files of the same version;
+- versions never go backwards for a reader;
+- a reader may see ENOENT when the version it resolved is removed under it (the writer deletes the old
+  directory right after the swap); it retries, and that is counted, not failed. Reading each visible name
+  on its own gives no set guarantee: two names may come from two versions (counted, as the reason to read
+  through one `..data` resolution).
+
+The secret is one JSON document in Secrets Manager split into files by jmesPath, so every version is
+written to the backend in one call and a mixed set could only come from the driver."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+import uuid
+from typing import Any
+
+import pytest
+from fault_node import volume_dir
+from fault_pods import app_pod, aws_spc, figure, pod_uids
+from kubecluster import Cluster
+from stack import Stack
+
+pytestmark = [pytest.mark.cluster, pytest.mark.emulators]
+
+ROTATIONS = 50
+PODS, READERS_PER_POD = 2, 10
+PARTS = ["f0", "f1", "f2", "f3"]
+PART_SIZE = 4096
+
+
+def part(n: int, name: str) -> str:
+    """The content of file `name` at version n: version number at both ends, a body that depends on both."""
+    unit = hashlib.sha256(f"{n}:{name}".encode()).hexdigest()
+    body = (unit * (PART_SIZE // len(unit) + 1))[:PART_SIZE]
+    return f"{n:06d}:{name}:{body}:{n:06d}\n"
+
+
+def document(n: int) -> str:
+    return json.dumps({"n": n, **{p: part(n, p) for p in PARTS}})
+
+
+# Runs inside the pod (python3 of the app image): forks READERS processes, each prints one JSON summary line.
+READER = r"""
+import hashlib, json, os, sys, time
+root, raw_name, final, readers, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+parts, size = json.loads(sys.argv[6]), int(sys.argv[7])
+
+def expected(n, name):
+    unit = hashlib.sha256(f"{n}:{name}".encode()).hexdigest()
+    body = (unit * (size // len(unit) + 1))[:size]
+    return f"{n:06d}:{name}:{body}:{n:06d}\n".encode()
+
+def version_of(name, data):
+    if name == raw_name:
+        doc = json.loads(data)
+        for p in parts:
+            if doc[p].encode() != expected(doc["n"], p):
+                raise ValueError(f"{name}: document part {p} is not version {doc['n']}")
+        return doc["n"]
+    n = int(data[:6])
+    if data != expected(n, name):
+        raise ValueError(f"{name}: {len(data)} bytes, not exactly version {n} (half-written or mixed)")
+    return n
+
+def reader():
+    s = {"snapshots": 0, "stale": 0, "single_reads": 0, "single_stale": 0, "single_mixed": 0,
+         "versions": [], "violations": []}
+    names = [raw_name] + parts
+    last_set, last_file = 0, {}
+    seen_final = None
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if seen_final and time.monotonic() - seen_final > 1.0:
+            break
+        # 1. one resolution of ..data, every file read relative to it
+        try:
+            d = os.open(os.path.join(root, "..data"), os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                got = {}
+                for name in names:
+                    fd = os.open(name, os.O_RDONLY, dir_fd=d)
+                    with os.fdopen(fd, "rb") as f:
+                        got[name] = f.read()
+            finally:
+                os.close(d)
+        except FileNotFoundError:
+            s["stale"] += 1
+            continue
+        try:
+            vs = {name: version_of(name, data) for name, data in got.items()}
+        except Exception as exc:
+            s["violations"].append(f"snapshot: {exc}")
+            continue
+        s["snapshots"] += 1
+        if len(set(vs.values())) != 1:
+            s["violations"].append(f"snapshot mixes versions {vs}")
+            continue
+        n = next(iter(vs.values()))
+        if n < last_set:
+            s["violations"].append(f"snapshot went back from {last_set} to {n}")
+        last_set = n
+        if not s["versions"] or s["versions"][-1] != n:
+            s["versions"].append(n)
+        if n >= final and seen_final is None:
+            seen_final = time.monotonic()
+        # 2. each visible name opened on its own
+        seen = set()
+        for name in names:
+            try:
+                with open(os.path.join(root, name), "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                s["single_stale"] += 1
+                continue
+            s["single_reads"] += 1
+            try:
+                v = version_of(name, data)
+            except Exception as exc:
+                s["violations"].append(f"single: {exc}")
+                continue
+            if v < last_file.get(name, 0):
+                s["violations"].append(f"{name} went back from {last_file[name]} to {v}")
+            last_file[name] = v
+            seen.add(v)
+        if len(seen) > 1:
+            s["single_mixed"] += 1
+    s["saw_final"] = seen_final is not None
+    s["violations"] = s["violations"][:10]
+    return s
+
+pipes = []
+for i in range(readers):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            out = json.dumps(reader())
+        except Exception as exc:
+            out = json.dumps({"crash": repr(exc)})
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    pipes.append((pid, r))
+for pid, r in pipes:
+    chunks = []
+    while True:
+        b = os.read(r, 65536)
+        if not b:
+            break
+        chunks.append(b)
+    os.waitpid(pid, 0)
+    print(b"".join(chunks).decode(), flush=True)
+"""
+
+
+def test_20_readers_never_see_a_half_written_file_or_a_mixed_set_over_50_rotations(
+    cluster: Cluster, stack: Stack, app_ns: str, moto: Any
+) -> None:
+    secret = f"faults-load-{uuid.uuid4().hex[:8]}"
+    moto.create_secret(Name=secret, SecretString=document(1))
+    cluster.apply(
+        aws_spc(
+            "load",
+            [secret],
+            jmes={secret: [{"path": p, "objectAlias": p} for p in PARTS]},
+        ),
+        app_ns,
+    )
+    names = [f"load-{i}" for i in range(PODS)]
+    cluster.apply([app_pod(n, "load") for n in names], app_ns)
+    stack.wait_ready(app_ns, names)
+    uid = pod_uids(cluster, app_ns)[names[0]]
+    probe = volume_dir(uid, "secrets") / "f0"
+    final = 1 + ROTATIONS
+    limit = 600.0
+
+    readers = [
+        subprocess.Popen(
+            [
+                str(cluster.bin_dir / "kubectl"),
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "-n",
+                app_ns,
+                "exec",
+                n,
+                "--",
+                "python3",
+                "-c",
+                READER,
+                "/mnt/secrets",
+                secret,
+                str(final),
+                str(READERS_PER_POD),
+                str(limit),
+                json.dumps(PARTS),
+                str(PART_SIZE),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in names
+    ]
+    time.sleep(2)  # readers running
+    started = time.monotonic()
+    per_rotation = []
+    try:
+        for n in range(2, final + 1):
+            t0 = time.monotonic()
+            moto.put_secret_value(SecretId=secret, SecretString=document(n))
+            while int(probe.read_text()[:6]) < n:
+                assert time.monotonic() - t0 < 60, f"version {n} not mounted within 60s"
+                time.sleep(0.05)
+            per_rotation.append(time.monotonic() - t0)
+    finally:
+        outputs = [r.communicate(timeout=limit + 60) for r in readers]
+    rotating = time.monotonic() - started
+
+    summaries: list[dict[str, Any]] = []
+    for (out, err), r in zip(outputs, readers, strict=True):
+        assert r.returncode == 0, f"reader exec failed: {err[-2000:]}"
+        summaries += [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert len(summaries) == PODS * READERS_PER_POD, summaries
+    crashes = [s["crash"] for s in summaries if "crash" in s]
+    assert not crashes, crashes
+    violations = [v for s in summaries for v in s["violations"]]
+    assert not violations, violations
+    assert all(s["saw_final"] for s in summaries), "a reader never saw the last version"
+    distinct = {v for s in summaries for v in s["versions"]}
+    # The readers really read during the rotations: most versions were seen as whole sets.
+    assert len(distinct) >= ROTATIONS // 2, f"readers saw only {len(distinct)} versions"
+    snapshots = sum(s["snapshots"] for s in summaries)
+    figure(
+        "6 rotation under load",
+        f"{ROTATIONS} rotations with {PODS * READERS_PER_POD} readers",
+        f"{rotating:.1f}s",
+    )
+    figure(
+        "6 rotation under load",
+        "backend write -> version mounted (median/max)",
+        f"{sorted(per_rotation)[len(per_rotation) // 2]:.2f}s/{max(per_rotation):.2f}s",
+    )
+    figure(
+        "6 rotation under load",
+        "consistent snapshot reads (5 files each)",
+        str(snapshots),
+    )
+    figure(
+        "6 rotation under load",
+        "versions seen whole by readers",
+        f"{len(distinct)}/{final}",
+    )
+    figure(
+        "6 rotation under load",
+        "snapshot retries on ENOENT (old dir removed)",
+        str(sum(s["stale"] for s in summaries)),
+    )
+    figure(
+        "6 rotation under load",
+        "per-name reads mixing versions (allowed)",
+        str(sum(s["single_mixed"] for s in summaries)),
+    )
