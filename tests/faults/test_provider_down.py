@@ -42,7 +42,7 @@ def test_pod_waits_with_an_event_naming_provider_and_socket_and_starts_when_the_
     ds_name = ds[0]["metadata"]["name"]
     selector = ds[0]["spec"]["template"]["spec"].get("nodeSelector") or {}
 
-    def patch_selector(node_selector: dict[str, str] | None) -> None:
+    def patch_selector(node_selector: dict[str, str | None]) -> None:
         patch = {"spec": {"template": {"spec": {"nodeSelector": node_selector}}}}
         cluster.kubectl(
             "-n",
@@ -90,29 +90,13 @@ def test_pod_waits_with_an_event_naming_provider_and_socket_and_starts_when_the_
             f"{time.monotonic() - down_at:.1f}s",
         )
     finally:
-        if selector:
-            patch_selector(selector)
-        else:
-            cluster.kubectl(
-                "-n",
-                stack.namespace,
-                "patch",
-                "daemonset",
-                ds_name,
-                "--type=json",
-                "-p",
-                '[{"op": "remove", "path": "/spec/template/spec/nodeSelector"}]',
-            )
+        # A strategic merge patch merges maps: the added key goes only when set to null.
+        patch_selector({**selector, "ssc-faults/no-such-node": None})
     back = time.monotonic()
-    cluster.kubectl(
-        "-n",
-        stack.namespace,
-        "rollout",
-        "status",
-        f"daemonset/{ds_name}",
-        "--timeout=120s",
-        timeout=150,
+    provider_pods = wait_until(
+        "an aws provider pod scheduled again", lambda: stack.pods("aws"), timeout=60
     )
+    stack.wait_ready(stack.namespace, provider_pods, timeout=120)
     provider_ready = time.monotonic() - back
     stack.wait_ready(app_ns, ["waits"], timeout=240)
     recovered = time.monotonic() - back
