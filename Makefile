@@ -39,7 +39,7 @@ test-unit: venv
 test-emulators: venv emulators-up
 	$(PYTEST) -m "emulators and not cluster" plugin/tests
 
-test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator test-security test-ansible-lint test-ansible test-ansible-cluster test-molecule
+test: lint proto-check test-unit test-charts test-integration test-sanity test-emulators test-cluster test-cluster-driver test-providers-cluster test-charts-cluster test-operator test-security test-faults test-ansible-lint test-ansible test-ansible-cluster test-molecule
 	@echo "make test: every tier passed"
 
 # Each area brings its own make verbs.
@@ -48,6 +48,7 @@ test: lint proto-check test-unit test-charts test-integration test-sanity test-e
 -include hack/driver/driver.mk
 -include hack/ansible/ansible.mk
 -include hack/security/security.mk
+-include hack/faults/faults.mk
 
 # Helm charts (charts/): helm built from its Go module at the pinned version; lint + pytest over `helm template`.
 HELM_VERSION ?= $(shell sed -n 's/^HELM_VERSION=//p' $(ROOT)/hack/devcluster/versions.env)

@@ -119,3 +119,44 @@ def test_spc_parse_reads_provider_parameters_and_secret_objects() -> None:
 def test_spc_parse_names_the_bad_field(spec: dict, field: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError, match=field):
         parse_spc({"spec": spec}, "ns", "n")
+
+
+class _EventSink:
+    def __init__(self) -> None:
+        self.created: list[dict] = []  # type: ignore[type-arg]
+
+    async def create(self, path: str, body: dict) -> dict:  # type: ignore[type-arg]
+        self.created.append(body)
+        return body
+
+
+async def test_an_identical_event_is_recorded_once_per_window_and_a_different_one_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from secrets_store_csi.driver import secretsync
+
+    monkeypatch.setattr(secretsync, "_recorded", {})
+    clock = [1000.0]
+    monkeypatch.setattr(secretsync, "_clock", lambda: clock[0])
+    sink = _EventSink()
+
+    async def post(message: str, reason: str = "SecretRotationFailed") -> None:
+        await secretsync.post_event(
+            sink,
+            "ns",
+            "app",
+            pod_uid="u1",
+            reason=reason,
+            message=message,
+            node="n",  # type: ignore[arg-type]
+        )
+
+    for _ in range(5):  # five failing rotation polls
+        await post("provider 'aws' failed to mount: 500")
+    assert len(sink.created) == 1
+    await post("provider 'aws' failed to mount: timeout")  # a different failure is news
+    await post("rotated", reason="SecretRotationComplete")
+    assert len(sink.created) == 3
+    clock[0] += secretsync.EVENT_REPEAT_SECONDS
+    await post("provider 'aws' failed to mount: 500")  # still failing after the window: said again
+    assert len(sink.created) == 4

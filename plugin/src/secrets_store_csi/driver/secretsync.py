@@ -206,6 +206,26 @@ async def apply_secret(kube: KubeClient, body: dict[str, Any]) -> None:
     raise SyncError(f"Secret {ns}/{name} kept changing while being updated")
 
 
+# An identical event (same pod, reason and message) is recorded at most once per window: a backend outage
+# then costs one Event per volume per window instead of one per rotation poll, as client-go's recorder
+# aggregates repeats for the upstream driver. The failure is still counted in metrics and logged each time.
+EVENT_REPEAT_SECONDS = 300.0
+_recorded: dict[tuple[str, str, str, str, str], float] = {}
+_clock = time.monotonic
+
+
+def _recently_recorded(key: tuple[str, str, str, str, str], now: float) -> bool:
+    last = _recorded.get(key)
+    return last is not None and now - last < EVENT_REPEAT_SECONDS
+
+
+def _remember(key: tuple[str, str, str, str, str], now: float) -> None:
+    if len(_recorded) >= 4096:
+        for old in [k for k, t in _recorded.items() if now - t >= EVENT_REPEAT_SECONDS]:
+            del _recorded[old]
+    _recorded[key] = now
+
+
 async def post_event(
     kube: KubeClient,
     namespace: str,
@@ -217,6 +237,14 @@ async def post_event(
     node: str,
     type_: str = "Warning",
 ) -> None:
+    key = (namespace, pod_uid or pod, type_, reason, message)
+    seen = _clock()
+    if _recently_recorded(key, seen):
+        log.debug(
+            "event repeated within the window: not recorded again",
+            extra={"pod": f"{namespace}/{pod}", "reason": reason},
+        )
+        return
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     body = {
         "apiVersion": "v1",
@@ -243,6 +271,8 @@ async def post_event(
         log.warning(
             "could not record event", extra={"pod": f"{namespace}/{pod}", "reason": reason, "error": str(exc)}
         )
+        return
+    _remember(key, seen)
 
 
 async def sync_secrets(
