@@ -111,7 +111,7 @@ def secret_pod(
 def secret_provider_class(
     name: str, provider: str, parameters: dict[str, Any], secret_objects: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """A SecretProviderClass; list-valued parameters (objects) are written as the YAML string providers read."""
+    """A SecretProviderClass; list-valued parameters (objects) become the YAML string providers read."""
     params = {k: v if isinstance(v, str) else yaml.safe_dump(v) for k, v in parameters.items()}
     spec: dict[str, Any] = {"provider": provider, "parameters": params}
     if secret_objects:
@@ -173,7 +173,8 @@ class Stack:
                 "get",
                 "pods",
                 "-o",
-                "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].status}{'\\n'}{end}",
+                "jsonpath={range .items[*]}{.metadata.name}="
+                "{.status.conditions[?(@.type=='Ready')].status}{'\\n'}{end}",
                 check=False,
             ).stdout
             ready = {line.partition("=")[0] for line in out.splitlines() if line.endswith("=True")}
@@ -198,7 +199,9 @@ class Stack:
         return items
 
 
-def _helm_install(cluster: Cluster, release: str, chart: Path, namespace: str, values: dict[str, Any]) -> None:
+def _helm_install(
+    cluster: Cluster, release: str, chart: Path, namespace: str, values: dict[str, Any]
+) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix=f"{release}-") as f:
         yaml.safe_dump(values, f)
         f.flush()
@@ -233,14 +236,16 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _wait_no_foreign_driver(cluster: Cluster, timeout: float = 300) -> None:
-    """Inside the lock, an existing CSIDriver means someone left a driver behind: wait, then fail naming it."""
+    """Inside the lock, an existing CSIDriver means a driver was left behind: wait, then fail naming it."""
     deadline = time.monotonic() + timeout
     while cluster.kubectl("get", "csidriver", DRIVER_NAME, check=False).returncode == 0:
         if time.monotonic() > deadline:
             labels = cluster.kubectl(
                 "get", "csidriver", DRIVER_NAME, "-o", "jsonpath={.metadata.labels}", check=False
             ).stdout
-            pytest.fail(f"a Secrets Store CSI driver is already installed ({labels}) and stayed {timeout:.0f}s")
+            pytest.fail(
+                f"a Secrets Store CSI driver is already installed ({labels}) and stayed {timeout:.0f}s"
+            )
         time.sleep(5)
 
 
@@ -299,7 +304,9 @@ def installed_stack(
         finally:
             for release in reversed(list(releases.values())):
                 cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "3m", check=False)
-            cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--timeout=180s", check=False)
+            cluster.kubectl(
+                "delete", "namespace", namespace, "--ignore-not-found", "--timeout=180s", check=False
+            )
             # Leave the shared cluster as found: CRDs the driver chart brought go again.
             crds_now = set(cluster.kubectl("get", "crd", "-o", "name").stdout.split())
             for crd in crds_now - crds_before:

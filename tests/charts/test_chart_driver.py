@@ -399,7 +399,11 @@ def test_token_requests_without_rotation_add_no_permission():
 def test_rotation_adds_reading_its_volumes_back_and_tokens_only_with_token_requests():
     docs = render(DRIVER, {"enableSecretRotation": True})
     assert one(docs, "ClusterRole", f"{FULLNAME}-rotation")["rules"] == [
-        {"apiGroups": ["secrets-store.csi.x-k8s.io"], "resources": ["secretproviderclasspodstatuses"], "verbs": ["list"]},
+        {
+            "apiGroups": ["secrets-store.csi.x-k8s.io"],
+            "resources": ["secretproviderclasspodstatuses"],
+            "verbs": ["list"],
+        },
         {"apiGroups": ["storage.k8s.io"], "resources": ["csidrivers"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
     ]

@@ -50,9 +50,7 @@ def moto(emulator_env: dict[str, str]) -> Any:
 
 @pytest.fixture(scope="session")
 def fault_proxy(emulator_env: dict[str, str]) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(
-        ("127.0.0.1", int(emulator_env["MOTO_URL"].rsplit(":", 1)[1]))
-    ).start()
+    proxy = FaultProxy(("127.0.0.1", int(emulator_env["MOTO_URL"].rsplit(":", 1)[1]))).start()
     yield proxy
     proxy.stop()
 
@@ -90,9 +88,7 @@ def stack(
     ) as installed:
         binding = f"{installed.namespace}-bao-reviewer"
         try:
-            _configure_bao_kubernetes_auth(
-                cluster, installed.namespace, binding, private_bao
-            )
+            _configure_bao_kubernetes_auth(cluster, installed.namespace, binding, private_bao)
             yield installed
         finally:
             cluster.kubectl(
@@ -104,9 +100,7 @@ def stack(
             )
 
 
-def _configure_bao_kubernetes_auth(
-    cluster: Cluster, namespace: str, binding: str, bao: PrivateBao
-) -> None:
+def _configure_bao_kubernetes_auth(cluster: Cluster, namespace: str, binding: str, bao: PrivateBao) -> None:
     """Kubernetes auth at the default mount: role `app` for service accounts named `app` in any namespace,
     audience `vault`, reading secret/data/faults/*; tokens reviewed through the cluster's TokenReview."""
     cluster.kubectl("-n", namespace, "create", "serviceaccount", "bao-reviewer")
@@ -120,18 +114,14 @@ def _configure_bao_kubernetes_auth(
     reviewer = cluster.kubectl(
         "-n", namespace, "create", "token", "bao-reviewer", "--duration=2h"
     ).stdout.strip()
-    server = yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0][
-        "cluster"
-    ]
+    server = yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0]["cluster"]
     bao.call("POST", "sys/auth/kubernetes", {"type": "kubernetes"})
     bao.call(
         "POST",
         "auth/kubernetes/config",
         {
             "kubernetes_host": server["server"],
-            "kubernetes_ca_cert": base64.b64decode(
-                server["certificate-authority-data"]
-            ).decode(),
+            "kubernetes_ca_cert": base64.b64decode(server["certificate-authority-data"]).decode(),
             "token_reviewer_jwt": reviewer,
             "disable_local_ca_jwt": True,
         },

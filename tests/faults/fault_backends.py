@@ -80,23 +80,14 @@ class FaultProxy:
                 proxy.forwarded += 1
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 try:
-                    headers = {
-                        k: v
-                        for k, v in self.headers.items()
-                        if k.lower() not in _HOP_BY_HOP
-                    }
-                    headers["Host"] = self.headers.get(
-                        "Host", f"{proxy.upstream[0]}:{proxy.upstream[1]}"
-                    )
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                    headers["Host"] = self.headers.get("Host", f"{proxy.upstream[0]}:{proxy.upstream[1]}")
                     conn.request(self.command, self.path, body=body, headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
                     self.send_response(resp.status, resp.reason)
                     for key, value in resp.getheaders():
-                        if (
-                            key.lower() not in _HOP_BY_HOP
-                            and key.lower() != "content-length"
-                        ):
+                        if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
                             self.send_header(key, value)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
@@ -109,9 +100,7 @@ class FaultProxy:
         self.server = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
         self.server.daemon_threads = True
         self.port: int = self.server.server_address[1]
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, name="fault-proxy", daemon=True
-        )
+        self._thread = threading.Thread(target=self.server.serve_forever, name="fault-proxy", daemon=True)
 
     def start(self) -> FaultProxy:
         self._thread.start()
@@ -160,16 +149,12 @@ class PrivateBao:
             )
         deadline = time.monotonic() + 60
         while True:
-            match = re.search(
-                r"Unseal Key: (\S+)", self.log_path.read_text(errors="replace")
-            )
+            match = re.search(r"Unseal Key: (\S+)", self.log_path.read_text(errors="replace"))
             if match and self.health() == 200:
                 self.unseal_key = match.group(1)
                 return self
             if self._proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"private OpenBao did not start: {self.log_path.read_text()[-2000:]}"
-                )
+                raise RuntimeError(f"private OpenBao did not start: {self.log_path.read_text()[-2000:]}")
             time.sleep(0.3)
 
     def stop(self) -> None:
@@ -184,9 +169,7 @@ class PrivateBao:
     def health(self) -> int:
         """HTTP status of sys/health: 200 active and unsealed, 503 sealed."""
         try:
-            with urllib.request.urlopen(
-                f"{self.addr}/v1/sys/health", timeout=5
-            ) as resp:
+            with urllib.request.urlopen(f"{self.addr}/v1/sys/health", timeout=5) as resp:
                 status: int = resp.status
                 return status
         except urllib.error.HTTPError as exc:

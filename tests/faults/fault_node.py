@@ -77,10 +77,7 @@ def container_pids(pod_uid: str, command_part: str) -> list[int]:
         try:
             cgroup = Path(f"/proc/{entry}/cgroup").read_text()
             cmdline = (
-                Path(f"/proc/{entry}/cmdline")
-                .read_bytes()
-                .replace(b"\0", b" ")
-                .decode(errors="replace")
+                Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             )
         except OSError:
             continue
@@ -91,9 +88,7 @@ def container_pids(pod_uid: str, command_part: str) -> list[int]:
 
 def mount_counts(pod_uids: list[str]) -> Counter[str]:
     """Mount point -> number of mountinfo entries, for the CSI volumes of the given pods."""
-    prefixes = tuple(
-        f"{KUBELET_ROOT}/pods/{uid}/volumes/kubernetes.io~csi/" for uid in pod_uids
-    )
+    prefixes = tuple(f"{KUBELET_ROOT}/pods/{uid}/volumes/kubernetes.io~csi/" for uid in pod_uids)
     counts: Counter[str] = Counter()
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -105,15 +100,7 @@ def mount_counts(pod_uids: list[str]) -> Counter[str]:
 
 def volume_dir(pod_uid: str, volume: str) -> Path:
     """Where the kubelet has the driver mount a pod's CSI volume (the pod sees the same tmpfs)."""
-    return (
-        Path(KUBELET_ROOT)
-        / "pods"
-        / pod_uid
-        / "volumes"
-        / "kubernetes.io~csi"
-        / volume
-        / "mount"
-    )
+    return Path(KUBELET_ROOT) / "pods" / pod_uid / "volumes" / "kubernetes.io~csi" / volume / "mount"
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")

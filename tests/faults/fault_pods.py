@@ -48,9 +48,7 @@ def aws_spc(
         if jmes and secret in jmes:
             obj["jmesPath"] = jmes[secret]
         objects.append(obj)
-    return secret_provider_class(
-        name, "aws", {"region": "us-east-1", "objects": objects}
-    )
+    return secret_provider_class(name, "aws", {"region": "us-east-1", "objects": objects})
 
 
 def vault_spc(name: str, path: str, key: str) -> dict[str, Any]:
@@ -77,19 +75,14 @@ def pod_with_volumes(
     pod = secret_pod(name, spc, service_account="app", labels=labels)
     spec = pod["spec"]
     csi = spec["volumes"][0]["csi"]
-    spec["volumes"] = [
-        {"name": f"s{i}", "csi": copy.deepcopy(csi)} for i in range(volumes)
-    ]
+    spec["volumes"] = [{"name": f"s{i}", "csi": copy.deepcopy(csi)} for i in range(volumes)]
     spec["containers"][0]["volumeMounts"] = [
-        {"name": f"s{i}", "mountPath": f"/mnt/s{i}", "readOnly": True}
-        for i in range(volumes)
+        {"name": f"s{i}", "mountPath": f"/mnt/s{i}", "readOnly": True} for i in range(volumes)
     ]
     return pod
 
 
-def app_pod(
-    name: str, spc: str, labels: dict[str, str] | None = None
-) -> dict[str, Any]:
+def app_pod(name: str, spc: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     return secret_pod(name, spc, service_account="app", labels=labels)
 
 
@@ -98,16 +91,12 @@ def pod_uids(cluster: Cluster, namespace: str) -> dict[str, str]:
     return {p["metadata"]["name"]: p["metadata"]["uid"] for p in items}
 
 
-def parallel(
-    fn: Callable[[str], T], items: list[str], workers: int = 4
-) -> dict[str, T]:
+def parallel(fn: Callable[[str], T], items: list[str], workers: int = 4) -> dict[str, T]:
     with ThreadPoolExecutor(workers) as pool:
         return dict(zip(items, pool.map(fn, items), strict=True))
 
 
-def wait_until(
-    what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5
-) -> T:
+def wait_until(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = probe()

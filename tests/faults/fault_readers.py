@@ -29,7 +29,8 @@ def document(n: int) -> str:
 # Runs inside the pod (python3 of the app image): forks READERS processes, each prints one JSON summary line.
 READER = r"""
 import hashlib, json, os, sys, time
-root, raw_name, final, readers, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+root, raw_name = sys.argv[1], sys.argv[2]
+final, readers, limit = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 parts, size = json.loads(sys.argv[6]), int(sys.argv[7])
 
 def expected(n, name):

@@ -42,13 +42,9 @@ class Backend:
     provider: str
     spc: dict[str, Any]
     file: str
-    write: Callable[
-        [str], None
-    ]  # new value into the backend (called while it is healthy for vault)
+    write: Callable[[str], None]  # new value into the backend (called while it is healthy for vault)
     broken: Callable[[], AbstractContextManager[None]]
-    writes_while_broken: (
-        bool  # can the new value be written while the provider cannot read it?
-    )
+    writes_while_broken: bool  # can the new value be written while the provider cannot read it?
 
 
 def _aws(moto: Any, proxy: FaultProxy) -> Backend:
@@ -103,9 +99,7 @@ def test_backend_failure_during_rotation_keeps_the_last_good_content_counts_repo
     path = f"/mnt/secrets/{backend.file}"
     assert stack.read(app_ns, "rot", path) == "v1"
     url = driver_metrics_url(stack)
-    errors_before = metric_sum(
-        scrape(url), "rotation_reconcile_error_total", provider=backend.provider
-    )
+    errors_before = metric_sum(scrape(url), "rotation_reconcile_error_total", provider=backend.provider)
 
     with backend.broken():
         broke = time.monotonic()
@@ -140,27 +134,19 @@ def test_backend_failure_during_rotation_keeps_the_last_good_content_counts_repo
             interval=1,
         )
         message = str(event.get("message", ""))
-        assert f"'{backend.provider}'" in message and "rot" in message, (
-            f"event message: {message}"
-        )
+        assert f"'{backend.provider}'" in message and "rot" in message, f"event message: {message}"
         # Several more polls fail; the mounted file keeps the last good value all along.
         errors_during = errors_before
         while errors_during < errors_before + 3:
-            assert stack.read(app_ns, "rot", path) == "v1", (
-                "content changed while the backend was failing"
-            )
-            assert time.monotonic() - broke < 120, (
-                "fewer than 3 failed rotation polls in 120s"
-            )
+            assert stack.read(app_ns, "rot", path) == "v1", "content changed while the backend was failing"
+            assert time.monotonic() - broke < 120, "fewer than 3 failed rotation polls in 120s"
             time.sleep(1)
             errors_during = metric_sum(
                 scrape(url), "rotation_reconcile_error_total", provider=backend.provider
             )
         # Reported, not flooded: the same failure is one Event per window, not one per poll.
         failed_events = [
-            ev
-            for ev in pod_events(cluster, app_ns, "rot")
-            if ev.get("reason") == "SecretRotationFailed"
+            ev for ev in pod_events(cluster, app_ns, "rot") if ev.get("reason") == "SecretRotationFailed"
         ]
         assert len(failed_events) == 1, [ev.get("message") for ev in failed_events]
     restored = time.monotonic()

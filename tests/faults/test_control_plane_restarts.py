@@ -41,10 +41,7 @@ def _secret(moto: Any, prefix: str) -> tuple[str, str]:
 
 
 def _apiserver_up(cluster: Cluster) -> bool:
-    return (
-        cluster.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode
-        == 0
-    )
+    return cluster.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode == 0
 
 
 def test_kube_apiserver_restart_during_a_burst_of_30_pod_starts_ends_with_all_running_with_their_secret(
@@ -55,9 +52,7 @@ def test_kube_apiserver_restart_during_a_burst_of_30_pod_starts_ends_with_all_ru
     names = [f"burst-{i}" for i in range(BURST)]
     started = time.monotonic()
     cluster.apply([app_pod(n, "burst") for n in names], app_ns)
-    time.sleep(
-        2
-    )  # the burst is under way: the scheduler has bound pods, the kubelet is mounting
+    time.sleep(2)  # the burst is under way: the scheduler has bound pods, the kubelet is mounting
     stopped = stop_component("kube-apiserver")
     assert not _apiserver_up(cluster)
     time.sleep(5)
@@ -65,19 +60,11 @@ def test_kube_apiserver_restart_during_a_burst_of_30_pod_starts_ends_with_all_ru
     outage = time.monotonic() - stopped
     stack.wait_ready(app_ns, names, timeout=300)
     all_ready = time.monotonic() - started
-    contents = parallel(
-        lambda n: stack.read(app_ns, n, f"/mnt/secrets/{secret}"), names
-    )
+    contents = parallel(lambda n: stack.read(app_ns, n, f"/mnt/secrets/{secret}"), names)
     assert contents == {n: value for n in names}
-    statuses = cluster.kubectl_json(
-        "-n", app_ns, "get", "secretproviderclasspodstatuses"
-    )["items"]
-    mounted = sorted(
-        s["status"]["podName"] for s in statuses if s["status"].get("mounted")
-    )
-    assert mounted == sorted(names), (
-        "a SecretProviderClassPodStatus is missing after the apiserver restart"
-    )
+    statuses = cluster.kubectl_json("-n", app_ns, "get", "secretproviderclasspodstatuses")["items"]
+    mounted = sorted(s["status"]["podName"] for s in statuses if s["status"].get("mounted"))
+    assert mounted == sorted(names), "a SecretProviderClassPodStatus is missing after the apiserver restart"
     figure("4 apiserver restart", "apiserver outage (stop -> readyz)", f"{outage:.1f}s")
     figure(
         "4 apiserver restart",
@@ -101,20 +88,14 @@ def test_kubelet_restart_with_volumes_mounted_loses_none_and_mounts_none_twice(
 
     stopped = stop_component("kubelet")
     start_components()
-    assert wait_cluster_ready(cluster, timeout=120), (
-        "node not Ready after the kubelet restart"
-    )
+    assert wait_cluster_ready(cluster, timeout=120), "node not Ready after the kubelet restart"
     node_ready = time.monotonic() - stopped
     # requiresRepublish: the restarted kubelet calls NodePublishVolume again for every mounted volume
     # within a pod sync period (syncFrequency 10s); wait well past it before counting.
     time.sleep(25)
     after = mount_counts(list(uids.values()))
-    assert after == before, (
-        f"mounts changed across the kubelet restart: before {before}, after {after}"
-    )
-    assert {p: os.stat(p).st_dev for p in before} == devices, (
-        "a volume was replaced by a new tmpfs"
-    )
+    assert after == before, f"mounts changed across the kubelet restart: before {before}, after {after}"
+    assert {p: os.stat(p).st_dev for p in before} == devices, "a volume was replaced by a new tmpfs"
     for uid in uids.values():
         for vol in ("s0", "s1"):
             assert (volume_dir(uid, vol) / secret).read_text() == value
@@ -140,9 +121,7 @@ def test_kubelet_restart_with_volumes_mounted_loses_none_and_mounts_none_twice(
     )
 
     deleted = time.monotonic()
-    cluster.kubectl(
-        "-n", app_ns, "delete", "pods", *names, "--wait", "--timeout=180s", timeout=200
-    )
+    cluster.kubectl("-n", app_ns, "delete", "pods", *names, "--wait", "--timeout=180s", timeout=200)
     wait_until(
         "the pods' mounts gone after delete",
         lambda: not mount_counts(list(uids.values())) and "ok",

@@ -35,17 +35,11 @@ def _restart_count(cluster: Cluster, stack: Stack, pod: str) -> int:
     return int(out or 0)
 
 
-def _driver_ready_again(
-    cluster: Cluster, stack: Stack, pod: str, restarts_before: int
-) -> bool:
+def _driver_ready_again(cluster: Cluster, stack: Stack, pod: str, restarts_before: int) -> bool:
     status = cluster.kubectl_json("-n", stack.namespace, "get", "pod", pod)["status"]
     for cs in status.get("containerStatuses", []):
         if cs["name"] == "secrets-store":
-            return bool(
-                cs["restartCount"] > restarts_before
-                and cs.get("ready")
-                and "running" in cs["state"]
-            )
+            return bool(cs["restartCount"] > restarts_before and cs.get("ready") and "running" in cs["state"])
     return False
 
 
@@ -67,9 +61,7 @@ def test_sigkill_of_the_driver_with_50_volumes_mounted_loses_no_volume_and_leave
     )
     uids = pod_uids(cluster, app_ns)
     before = mount_counts(list(uids.values()))
-    assert len(before) == PODS * VOLUMES_PER_POD, (
-        f"expected 50 driver mounts, mountinfo has {len(before)}"
-    )
+    assert len(before) == PODS * VOLUMES_PER_POD, f"expected 50 driver mounts, mountinfo has {len(before)}"
     assert set(before.values()) == {1}, f"duplicate mounts before the kill: {before}"
 
     driver = stack.driver_pod()
@@ -89,9 +81,7 @@ def test_sigkill_of_the_driver_with_50_volumes_mounted_loses_no_volume_and_leave
     files = " ".join(f"/mnt/s{i}/{secret}" for i in range(VOLUMES_PER_POD))
 
     def read_all(pod: str) -> str:
-        return cluster.kubectl(
-            "-n", app_ns, "exec", pod, "--", "sh", "-c", f"cat {files}"
-        ).stdout
+        return cluster.kubectl("-n", app_ns, "exec", pod, "--", "sh", "-c", f"cat {files}").stdout
 
     contents = parallel(read_all, names)
     assert contents == {n: value * VOLUMES_PER_POD for n in names}, (
@@ -109,14 +99,10 @@ def test_sigkill_of_the_driver_with_50_volumes_mounted_loses_no_volume_and_leave
         "driver restart (SIGKILL -> container Ready)",
         f"{restart_s:.1f}s",
     )
-    assert mount_counts(list(uids.values())) == before, (
-        "mounts changed across the driver's restart"
-    )
+    assert mount_counts(list(uids.values())) == before, "mounts changed across the driver's restart"
 
     deleted = time.monotonic()
-    cluster.kubectl(
-        "-n", app_ns, "delete", "pods", *names, "--wait", "--timeout=240s", timeout=260
-    )
+    cluster.kubectl("-n", app_ns, "delete", "pods", *names, "--wait", "--timeout=240s", timeout=260)
     left = wait_until(
         "every driver mount of the deleted pods gone",
         lambda: not mount_counts(list(uids.values())) and "ok",
@@ -125,11 +111,7 @@ def test_sigkill_of_the_driver_with_50_volumes_mounted_loses_no_volume_and_leave
     assert left == "ok"
     wait_until(
         "the deleted pods' directories removed by the kubelet",
-        lambda: (
-            not [
-                u for u in uids.values() if os.path.exists(f"/var/lib/kubelet/pods/{u}")
-            ]
-        ),
+        lambda: not [u for u in uids.values() if os.path.exists(f"/var/lib/kubelet/pods/{u}")],
         timeout=60,
     )
     figure(

@@ -83,9 +83,7 @@ def _run(root: Path, write: Callable[[Path, int], None]) -> list[dict[str, Any]]
 def test_the_readers_catch_files_rewritten_in_place(tmp_path: Path) -> None:
     summaries = _run(tmp_path, _in_place)
     violations = [v for s in summaries for v in s["violations"]]
-    assert violations, (
-        "the readers saw no torn or mixed file although every file was rewritten in place"
-    )
+    assert violations, "the readers saw no torn or mixed file although every file was rewritten in place"
 
 
 def test_the_readers_find_no_fault_with_the_drivers_atomic_writer(
@@ -95,6 +93,4 @@ def test_the_readers_find_no_fault_with_the_drivers_atomic_writer(
     assert len(summaries) == 4
     assert [v for s in summaries for v in s["violations"]] == []
     assert all(s["saw_final"] for s in summaries)
-    assert all(len(s["versions"]) > 10 for s in summaries), [
-        len(s["versions"]) for s in summaries
-    ]
+    assert all(len(s["versions"]) > 10 for s in summaries), [len(s["versions"]) for s in summaries]

@@ -84,9 +84,7 @@ def operator_release(cluster: Cluster) -> Iterator[str]:
             yield namespace
         finally:
             if ccd() is not None:
-                cluster.kubectl(
-                    "delete", "clustercsidriver", CCD, "--wait=false", check=False
-                )
+                cluster.kubectl("delete", "clustercsidriver", CCD, "--wait=false", check=False)
                 wait_until(
                     "the ClusterCSIDriver gone",
                     lambda: ccd() is None and "gone",
@@ -112,9 +110,7 @@ def operator_release(cluster: Cluster) -> Iterator[str]:
                 "120s",
                 check=False,
             )
-            cluster.kubectl(
-                "delete", "namespace", namespace, "--wait=false", check=False
-            )
+            cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
             remove_owned_crds()
             if not crd_existed:
                 cluster.kubectl("delete", "crd", CRD, "--ignore-not-found", check=False)
@@ -129,11 +125,7 @@ def test_operator_killed_mid_reconcile_keeps_the_driver_serving_and_repairs_drif
     cluster.helm(
         "install",
         "aws",
-        str(
-            Path(__file__).resolve().parents[2]
-            / "charts"
-            / "secrets-store-csi-provider-aws"
-        ),
+        str(Path(__file__).resolve().parents[2] / "charts" / "secrets-store-csi-provider-aws"),
         "-n",
         system,
         "--set",
@@ -176,9 +168,7 @@ def test_operator_killed_mid_reconcile_keeps_the_driver_serving_and_repairs_drif
         if p["metadata"].get("ownerReferences", [{}])[0].get("uid") == ds_uid
     )
     assert len(driver_pod_uids) == 1, driver_pods
-    services = cluster.kubectl_json("-n", system, "get", "services", "-l", OWNER)[
-        "items"
-    ]
+    services = cluster.kubectl_json("-n", system, "get", "services", "-l", OWNER)["items"]
     assert len(services) == 1, [s["metadata"]["name"] for s in services]
     service = services[0]["metadata"]["name"]
 
@@ -191,9 +181,9 @@ def test_operator_killed_mid_reconcile_keeps_the_driver_serving_and_repairs_drif
         cluster.apply(app_pod("before", "op"), namespace)
         cluster.wait_pod_phase(namespace, "before", {"Running"}, timeout=180)
 
-        [op_pod] = cluster.kubectl_json(
-            "-n", system, "get", "pods", "-l", "app.kubernetes.io/instance=op"
-        )["items"]
+        [op_pod] = cluster.kubectl_json("-n", system, "get", "pods", "-l", "app.kubernetes.io/instance=op")[
+            "items"
+        ]
         op_name, op_uid = op_pod["metadata"]["name"], op_pod["metadata"]["uid"]
         restarts = op_pod["status"]["containerStatuses"][0]["restartCount"]
         pids = container_pids(op_uid, " operator")
@@ -209,41 +199,26 @@ def test_operator_killed_mid_reconcile_keeps_the_driver_serving_and_repairs_drif
         cluster.apply(app_pod("during", "op"), namespace)
         cluster.wait_pod_phase(namespace, "during", {"Running"}, timeout=180)
         for pod in ("before", "during"):
-            out = cluster.kubectl(
-                "-n", namespace, "exec", pod, "--", "cat", f"/mnt/secrets/{secret}"
-            ).stdout
+            out = cluster.kubectl("-n", namespace, "exec", pod, "--", "cat", f"/mnt/secrets/{secret}").stdout
             assert out == value
 
         def operator_back() -> bool:
-            st = cluster.kubectl_json("-n", system, "get", "pod", op_name)["status"][
-                "containerStatuses"
-            ][0]
+            st = cluster.kubectl_json("-n", system, "get", "pod", op_name)["status"]["containerStatuses"][0]
             return bool(st["restartCount"] > restarts and st.get("ready"))
 
-        wait_until(
-            "the operator container restarted and Ready", operator_back, timeout=180
-        )
+        wait_until("the operator container restarted and Ready", operator_back, timeout=180)
         restarted = time.monotonic() - killed
         wait_until(
             "the deleted Service recreated by the restarted operator",
-            lambda: (
-                cluster.kubectl(
-                    "-n", system, "get", "service", service, check=False
-                ).returncode
-                == 0
-            ),
+            lambda: cluster.kubectl("-n", system, "get", "service", service, check=False).returncode == 0,
             timeout=120,
         )
         repaired = time.monotonic() - killed
-        daemonsets = cluster.kubectl_json("get", "daemonsets", "-A", "-l", OWNER)[
-            "items"
-        ]
+        daemonsets = cluster.kubectl_json("get", "daemonsets", "-A", "-l", OWNER)["items"]
         assert [d["metadata"]["uid"] for d in daemonsets] == [ds_uid], (
             "the driver DaemonSet was replaced or duplicated"
         )
-        assert daemonsets[0]["metadata"]["generation"] == generation, (
-            "the driver DaemonSet was changed"
-        )
+        assert daemonsets[0]["metadata"]["generation"] == generation, "the driver DaemonSet was changed"
         now_pods = cluster.kubectl_json("-n", system, "get", "pods")["items"]
         now_uids = sorted(
             p["metadata"]["uid"]

@@ -71,9 +71,7 @@ def test_pod_waits_with_an_event_naming_provider_and_socket_and_starts_when_the_
                     return ev
             return None
 
-        event = wait_until(
-            "a FailedMount event on the pod", failed_mount, timeout=120, interval=1
-        )
+        event = wait_until("a FailedMount event on the pod", failed_mount, timeout=120, interval=1)
         message = str(event.get("message", ""))
         assert "'aws'" in message and "aws.sock" in message, (
             f"event does not name provider and socket: {message}"
@@ -81,9 +79,7 @@ def test_pod_waits_with_an_event_naming_provider_and_socket_and_starts_when_the_
         pod = cluster.kubectl_json("-n", app_ns, "get", "pod", "waits")
         assert pod["status"]["phase"] == "Pending"
         waiting = pod["status"]["containerStatuses"][0]["state"].get("waiting", {})
-        assert waiting.get("reason") == "ContainerCreating", (
-            f"pod state: {pod['status']}"
-        )
+        assert waiting.get("reason") == "ContainerCreating", f"pod state: {pod['status']}"
         figure(
             "2 provider down",
             "FailedMount event after pod created",
@@ -93,9 +89,7 @@ def test_pod_waits_with_an_event_naming_provider_and_socket_and_starts_when_the_
         # A strategic merge patch merges maps: the added key goes only when set to null.
         patch_selector({**selector, "ssc-faults/no-such-node": None})
     back = time.monotonic()
-    provider_pods = wait_until(
-        "an aws provider pod scheduled again", lambda: stack.pods("aws"), timeout=60
-    )
+    provider_pods = wait_until("an aws provider pod scheduled again", lambda: stack.pods("aws"), timeout=60)
     stack.wait_ready(stack.namespace, provider_pods, timeout=120)
     provider_ready = time.monotonic() - back
     stack.wait_ready(app_ns, ["waits"], timeout=240)
@@ -111,9 +105,7 @@ def test_pod_waits_with_an_event_naming_provider_and_socket_and_starts_when_the_
         "jsonpath={.status.containerStatuses[0].restartCount}",
     ).stdout
     assert restarts == "0"
-    figure(
-        "2 provider down", "provider back -> provider Ready", f"{provider_ready:.1f}s"
-    )
+    figure("2 provider down", "provider back -> provider Ready", f"{provider_ready:.1f}s")
     figure(
         "2 provider down",
         "provider back -> waiting pod Ready (recovery)",

@@ -20,8 +20,8 @@ What the file scan walks, and what it skips:
 - walked twice, before the uninstall (the components' containers and their logs still exist) and after it:
   /var (kubelet root, /var/log with the kubelet's and containerd's logs under
   /var/log/ssc-devcluster and the containers' logs under /var/log/pods, containerd's content store, image
-  snapshots and the containers' writable layers, etcd), /tmp, /run (containerd's state, provider sockets), /etc, and $HOME (the cache folder
-  $HOME/.cache/secrets-store-csi included);
+  snapshots and the containers' writable layers, etcd), /tmp, /run (containerd's state, provider sockets),
+  /etc, and $HOME (the cache folder $HOME/.cache/secrets-store-csi included);
 - skipped: files whose inode did not change since the canaries were created (ctime, which user space cannot
   set back: such a file cannot hold a canary, so nothing that could hold a leak is skipped, and the image
   layers and binaries unpacked before the run cost only a stat); live tmpfs mounts (the pods' secret volumes
@@ -289,9 +289,9 @@ def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(
     after = scan_node(scan_roots(), since, c, scan_excludes())
     for when, report in (("before uninstall", before), ("after uninstall", after)):
         print(
-            f"\nnode scan {when}: {report.files_walked} files walked, {report.files_changed} changed since the "
-            f"canaries ({report.bytes_scanned / 2**20:.1f} MiB) searched for {len(c.values)} canaries in "
-            f"{report.seconds:.1f}s; {len(report.skipped_tmpfs)} tmpfs mounts not entered"
+            f"\nnode scan {when}: {report.files_walked} files walked, {report.files_changed} changed "
+            f"since the canaries ({report.bytes_scanned / 2**20:.1f} MiB) searched for {len(c.values)} "
+            f"canaries in {report.seconds:.1f}s; {len(report.skipped_tmpfs)} tmpfs mounts not entered"
         )
         in_etcd = {label for path, label, _ in report.hits if path.startswith(ETCD_DIR + "/")}
         assert in_etcd >= {"sm-synced-rotated", "vault-synced-rotated"}, (

@@ -57,9 +57,11 @@ def failed_mount(stack: Stack, namespace: str, pod: str, *words: str, timeout: f
         message = wait_for(
             find, f"a FailedMount event for {namespace}/{pod} saying {words}", timeout, every=2
         )
-    except AssertionError:
+    except AssertionError as err:
         got = [e.get("message", "") for e in stack.events(namespace, pod)]
-        raise AssertionError(f"{pod}: no FailedMount event with {words}; events: {json.dumps(got, indent=1)}")
+        raise AssertionError(
+            f"{pod}: no FailedMount event with {words}; events: {json.dumps(got, indent=1)}"
+        ) from err
     status = stack.cluster.kubectl_json("-n", namespace, "get", "pod", pod)["status"]
     assert status["phase"] == "Pending", status
     waiting = [c["state"].get("waiting", {}).get("reason") for c in status.get("containerStatuses", [])]
