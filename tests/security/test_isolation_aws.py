@@ -31,7 +31,7 @@ from collections.abc import Iterator
 import pytest
 from kubecluster import Cluster
 from private_moto import PrivateMoto, StsFront, policy, private_moto_with_sts_front
-from security_support import failed_mount
+from security_support import SessionStack, failed_mount
 from stack import CHARTS, Stack, secret_pod, secret_provider_class
 
 pytestmark = [pytest.mark.cluster, pytest.mark.emulators]
@@ -62,9 +62,13 @@ def private_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pri
 
 
 @pytest.fixture(scope="module")
-def aws_provider_on_private_moto(stack: Stack, private_moto: tuple[PrivateMoto, StsFront]) -> Iterator[None]:
+def aws_provider_on_private_moto(
+    session_stack: SessionStack, private_moto: tuple[PrivateMoto, StsFront]
+) -> Iterator[None]:
     """The tier's AWS provider release upgraded to reach the private moto (every service) and its STS front
     (STS), over the node's address; rolled back to the revision it had."""
+    assert not session_stack.closed, "the stack was uninstalled by the canary scan, which must run last"
+    stack = session_stack.stack
     moto, front = private_moto
     host = stack.emulators["EMULATOR_HOST_IP"]
     release, ns = stack.releases["aws"], stack.namespace
