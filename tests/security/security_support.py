@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import stat
 import subprocess
@@ -76,6 +77,31 @@ def wait_for(cond: Callable[[], Any], what: str, timeout: float = 120, every: fl
     raise AssertionError(
         f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last: {last})" if last else "")
     )
+
+
+def failed_mount(stack: Stack, namespace: str, pod: str, *words: str, timeout: float = 90) -> str:
+    """Waits for the pod's FailedMount event holding every word; asserts the pod never started."""
+
+    def find() -> str:
+        for e in stack.events(namespace, pod):
+            if e.get("reason") == "FailedMount" and all(w in e.get("message", "") for w in words):
+                return str(e["message"])
+        return ""
+
+    try:
+        message = wait_for(
+            find, f"a FailedMount event for {namespace}/{pod} saying {words}", timeout, every=2
+        )
+    except AssertionError:
+        got = [e.get("message", "") for e in stack.events(namespace, pod)]
+        raise AssertionError(
+            f"{pod}: no FailedMount event with {words}; events: {json.dumps(got, indent=1)}"
+        ) from None
+    status = stack.cluster.kubectl_json("-n", namespace, "get", "pod", pod)["status"]
+    assert status["phase"] == "Pending", status
+    waiting = [c["state"].get("waiting", {}).get("reason") for c in status.get("containerStatuses", [])]
+    assert waiting in ([], ["ContainerCreating"]), waiting
+    return message
 
 
 # --- canaries ------------------------------------------------------------------------------------------

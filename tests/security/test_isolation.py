@@ -7,8 +7,7 @@
   logs in to OpenBao with the pod's own token. OpenBao's policy (templated on the service account name)
   lets one read the path and denies the other, and a third account is not bound to the role at all: the
   denied pods fail with an event naming the cause, the allowed one gets its content. The denial is
-  OpenBao's. The same with AWS is not tested: moto enforces IAM policies only when the whole server runs
-  with IAM enforcement on, which would change every other tier's requests to the shared emulator.
+  OpenBao's. The same with AWS IAM is test_isolation_aws.py (a private moto enforcing IAM).
 - Path escapes in the parameters (objectAlias and jmesPath aliases with `..` or an absolute path, a Vault
   objectName with `..`) are refused with an event and nothing is written outside the pod's volume.
   A provider that returns such paths or symlinks itself is covered by the driver's integration tier with
@@ -36,37 +35,12 @@ from security_support import (
     cluster_api,
     configure_vault_kubernetes_auth,
     emulator_clients_kwargs,
+    failed_mount,
     vault_reviewer,
-    wait_for,
 )
 from stack import Stack, emulators, secret_pod, secret_provider_class
 
 pytestmark = [pytest.mark.cluster, pytest.mark.emulators]
-
-
-def failed_mount(stack: Stack, namespace: str, pod: str, *words: str, timeout: float = 90) -> str:
-    """Waits for the pod's FailedMount event holding every word; asserts the pod never started."""
-
-    def find() -> str:
-        for e in stack.events(namespace, pod):
-            if e.get("reason") == "FailedMount" and all(w in e.get("message", "") for w in words):
-                return str(e["message"])
-        return ""
-
-    try:
-        message = wait_for(
-            find, f"a FailedMount event for {namespace}/{pod} saying {words}", timeout, every=2
-        )
-    except AssertionError as err:
-        got = [e.get("message", "") for e in stack.events(namespace, pod)]
-        raise AssertionError(
-            f"{pod}: no FailedMount event with {words}; events: {json.dumps(got, indent=1)}"
-        ) from err
-    status = stack.cluster.kubectl_json("-n", namespace, "get", "pod", pod)["status"]
-    assert status["phase"] == "Pending", status
-    waiting = [c["state"].get("waiting", {}).get("reason") for c in status.get("containerStatuses", [])]
-    assert waiting in ([], ["ContainerCreating"]), waiting
-    return message
 
 
 @pytest.fixture

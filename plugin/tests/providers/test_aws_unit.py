@@ -6,8 +6,15 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from secrets_store_csi.providers.aws import AwsProvider, Credentials, ssm_batches, static_credentials
+from secrets_store_csi.providers.aws import (
+    AwsProvider,
+    Credentials,
+    error_from_client,
+    ssm_batches,
+    static_credentials,
+)
 from secrets_store_csi.providers.aws_params import AwsObject, parse_arn, parse_params, ssm_name_from_arn
 from secrets_store_csi.providers.errors import ErrorCode, ProviderError
 
@@ -47,6 +54,32 @@ async def test_4xx_fails_the_mount_without_failover(code: ErrorCode) -> None:
         await provider._with_failover(p, "us-east-1", Credentials("a", "b"), list(p.objects), step)
     assert regions == ["us-east-1"]
     await provider.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("AccessDeniedException", 400, ErrorCode.ACCESS_DENIED),
+        # An error body the SDK cannot parse (moto answers IAM denials of JSON APIs in XML): the code is the
+        # status, and 403 still means the identity was refused.
+        ("403", 403, ErrorCode.ACCESS_DENIED),
+        ("401", 401, ErrorCode.UNAUTHENTICATED),
+        ("InvalidSignatureException", 403, ErrorCode.UNAUTHENTICATED),
+        ("ResourceNotFoundException", 400, ErrorCode.NOT_FOUND),
+        ("ValidationException", 400, ErrorCode.INVALID_PARAMETER),
+        ("400", 400, ErrorCode.INVALID_PARAMETER),
+    ],
+)
+def test_client_errors_map_to_codes_by_name_then_by_http_status(
+    code: str, status: int, expected: ErrorCode
+) -> None:
+    exc = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetSecretValue",
+    )
+    err = error_from_client(exc, "db-password", "Secrets Manager GetSecretValue")
+    assert err.code is expected
+    assert err.obj == "db-password"
 
 
 def test_ssm_arns_map_to_parameter_names() -> None:

@@ -99,6 +99,15 @@ class Fetched:
     value: bytes = field(repr=False)
 
 
+def is_denied(exc: ClientError) -> bool:
+    """An authorization refusal: a denial code, or HTTP 403 with a code the service model does not know
+    (an error body the SDK could not parse, e.g. an XML answer to a JSON API, leaves only the status)."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    known = code in NOT_FOUND_CODES | AUTH_CODES | THROTTLE_CODES
+    return code in DENIED_CODES or (status == 403 and not known)
+
+
 def error_from_client(exc: Exception, obj: str | None, action: str) -> ProviderError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
@@ -107,9 +116,9 @@ def error_from_client(exc: Exception, obj: str | None, action: str) -> ProviderE
         cause = f"{action} failed: {code} (HTTP {status})"
         if code in NOT_FOUND_CODES:
             return ProviderError(ErrorCode.NOT_FOUND, f"{action}: not found ({code})", obj)
-        if code in DENIED_CODES:
+        if is_denied(exc):
             return ProviderError(ErrorCode.ACCESS_DENIED, f"{action}: access denied ({code})", obj)
-        if code in AUTH_CODES:
+        if code in AUTH_CODES or status == 401:
             return ProviderError(ErrorCode.UNAUTHENTICATED, cause, obj)
         if code in THROTTLE_CODES or status == 429:
             return ProviderError(ErrorCode.THROTTLED, cause, obj)
@@ -474,7 +483,7 @@ class AwsProvider:
                     resp = await self.clients.call(lambda r=request: client.describe_parameters(**r))  # type: ignore[misc]
                 except ClientError as exc:
                     # No ssm:DescribeParameters permission: not an error, the values are simply read again.
-                    if exc.response.get("Error", {}).get("Code") in DENIED_CODES:
+                    if is_denied(exc):
                         return {}
                     raise error_from_client(exc, None, "SSM DescribeParameters") from exc
                 except Exception as exc:
@@ -536,7 +545,7 @@ class AwsProvider:
         try:
             resp = await self.clients.call(lambda: client.batch_get_secret_value(SecretIdList=list(ids)))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in DENIED_CODES:
+            if is_denied(exc):
                 # A policy written for upstream grants GetSecretValue only: fall back, one call each.
                 log.info("BatchGetSecretValue denied: reading %d secrets one by one", len(objs))
                 parts = await asyncio.gather(*[self._sm_get(region, creds, [o], failover) for o in objs])
