@@ -14,7 +14,7 @@ from ansible_helpers import ansible_playbook
 
 pytestmark = pytest.mark.ansible
 
-CASES = [
+CASES: list[tuple[str, dict[str, object], str]] = [
     # (playbook, extra vars, text the refusal must contain)
     (
         "playbooks/install.yml",

@@ -196,7 +196,9 @@ def test_path_escape_in_parameters_is_refused_and_nothing_lands_outside(
     words: list[str],
 ) -> None:
     tag = uuid.uuid4().hex[:10]
-    entry = {k: (v.format(tag=tag) if isinstance(v, str) else v) for k, v in object_entry.items()}
+    entry: dict[str, Any] = {
+        k: (v.format(tag=tag) if isinstance(v, str) else v) for k, v in object_entry.items()
+    }
     if "jmesPath" in entry:
         entry["jmesPath"] = [
             {**j, "objectAlias": j["objectAlias"].format(tag=tag)} for j in entry["jmesPath"]

@@ -58,7 +58,7 @@ TRICKY = [
     "x" * 300,
 ]
 TOKENS = ['{"vault": {"token": "eyJx.eyJy.z"}}', "[]", "{", "null", '{"a": 1}', '"s"']
-text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 value = st.one_of(st.sampled_from(TRICKY + TOKENS), text)
 # Half the contexts are nearly valid (the class shop/db exists), so the deeper code is reached too.
 valid_context = st.fixed_dictionaries(

@@ -142,7 +142,7 @@ async def test_an_identical_event_is_recorded_once_per_window_and_a_different_on
 
     async def post(message: str, reason: str = "SecretRotationFailed") -> None:
         await secretsync.post_event(
-            sink,
+            sink,  # type: ignore[arg-type]  # only create() is used
             "ns",
             "app",
             pod_uid="u1",
