@@ -7,7 +7,6 @@ import asyncio
 import base64
 import datetime
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -496,14 +495,14 @@ async def test_restarted_driver_does_not_write_into_a_target_that_is_no_longer_m
 
 
 def forbid_pod_statuses(ns: str) -> None:
-    """A real apiserver refusal: a quota of zero SecretProviderClassPodStatuses in the namespace."""
+    """A real apiserver refusal: a quota of zero SecretProviderClassPodStatuses in the namespace.
+
+    The quota admission plugin refuses the create from the moment the quota exists: "exceeded quota"
+    once the quota controller has counted the resource, "status unknown for quota" before it has (for a
+    custom resource that can take its 30 s discovery resync). Both name the quota, and both are what a
+    user meets, so the tests accept either wording rather than wait on the controller."""
     resource = "count/secretproviderclasspodstatuses.secrets-store.csi.x-k8s.io"
     kubectl("create", "quota", "-n", ns, "no-podstatus", f"--hard={resource}=0")
-    for _ in range(50):
-        out = kubectl("get", "quota", "-n", ns, "no-podstatus", "-o", "json").stdout
-        if resource in (json.loads(out).get("status") or {}).get("used", {}):
-            return
-        time.sleep(0.2)
 
 
 async def test_pod_status_write_failure_fails_a_first_mount_and_cleans_the_target(
@@ -520,7 +519,7 @@ async def test_pod_status_write_failure_fails_a_first_mount_and_cleans_the_targe
     assert err.value.code() == grpc.StatusCode.INTERNAL
     details = err.value.details() or ""
     assert f"SecretProviderClassPodStatus {ns}/web-0-{ns}-app" in details
-    assert "exceeded quota" in details
+    assert "quota: no-podstatus" in details
     assert not harness.is_tmpfs(target)
     assert not target.exists()
 
