@@ -41,7 +41,7 @@ CAP = csi_pb2.VolumeCapability(
     ),
 )
 NAMESPACE = f"driver-bench-{os.getpid()}"
-CRDS = Path(__file__).resolve().parents[1] / "tests" / "driver" / "crds"
+CRDS = Path(__file__).resolve().parents[1] / "charts" / "secrets-store-csi-driver" / "crds"
 
 
 def pct(values: list[float], p: float) -> float:

@@ -17,7 +17,7 @@ import pytest
 KUBECONFIG = os.environ.get("SSC_KUBECONFIG", "/var/lib/ssc-devcluster/admin.kubeconfig")
 LOCK = "/tmp/ssc-cluster-driver.lock"
 REPO = Path(__file__).resolve().parents[3]
-CRDS = REPO / "tests" / "driver" / "crds"
+CRDS = REPO / "charts" / "secrets-store-csi-driver" / "crds"  # the CRDs users install
 
 
 def kubectl(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
