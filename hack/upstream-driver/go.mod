@@ -1,8 +1,20 @@
-module github.com/secrets-store-csi/hack/upstream-driver
+// Wrapper module for the upstream driver used side by side in the benchmark and the interop test:
+// `go install ...@v1.6.0` needs the module's version list and monis.app/mlog, both refused by the
+// module proxy here; requiring v1.6.0 from here and replacing mlog with ./mlog builds it unchanged.
+module ssc.local/upstream-driver
 
 go 1.25.9
 
-require sigs.k8s.io/secrets-store-csi-driver v1.6.0
+require (
+	google.golang.org/grpc v1.79.3
+	k8s.io/api v0.30.1
+	k8s.io/apimachinery v0.30.1
+	k8s.io/client-go v0.30.1
+	k8s.io/klog/v2 v2.120.1
+	monis.app/mlog v0.0.2
+	sigs.k8s.io/controller-runtime v0.18.7
+	sigs.k8s.io/secrets-store-csi-driver v1.6.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -58,24 +70,17 @@ require (
 	golang.org/x/time v0.3.0 // indirect
 	gomodules.xyz/jsonpatch/v2 v2.4.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20251202230838-ff82c1b0f217 // indirect
-	google.golang.org/grpc v1.79.3 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
-	k8s.io/api v0.30.1 // indirect
 	k8s.io/apiextensions-apiserver v0.30.1 // indirect
-	k8s.io/apimachinery v0.30.1 // indirect
-	k8s.io/client-go v0.30.1 // indirect
-	k8s.io/klog/v2 v2.120.1 // indirect
 	k8s.io/kube-openapi v0.0.0-20240228011516-70dd3763d340 // indirect
 	k8s.io/mount-utils v0.26.4 // indirect
 	k8s.io/utils v0.0.0-20230726121419-3b25d923346b // indirect
-	monis.app/mlog v0.0.2 // indirect
-	sigs.k8s.io/controller-runtime v0.18.7 // indirect
 	sigs.k8s.io/json v0.0.0-20221116044647-bc3834ca7abd // indirect
 	sigs.k8s.io/structured-merge-diff/v4 v4.4.1 // indirect
 	sigs.k8s.io/yaml v1.4.0 // indirect
 )
 
-replace monis.app/mlog => ./mlogshim
+replace monis.app/mlog => ./mlog

@@ -1,3 +1,0 @@
-module monis.app/mlog
-
-go 1.25
