@@ -196,7 +196,21 @@ def daemonset_ready(namespace: str) -> dict[str, Any] | None:
         and status.get("updatedNumberScheduled") == desired
         and status.get("numberAvailable") == desired
     )
-    return ds if rolled else None
+    if not rolled:
+        return None
+    # The status counts can read "all available" for a moment while an old pod is already being deleted
+    # (an edit rolled out and then reverted to the same template): look at the pods themselves.
+    selector = ",".join(f"{k}={v}" for k, v in ds["spec"]["selector"]["matchLabels"].items())
+    pods = kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
+    settled = len(pods) == desired and all(
+        pod_ready(pod) and not pod["metadata"].get("deletionTimestamp") for pod in pods
+    )
+    return ds if settled else None
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def driver_args(ds: dict[str, Any]) -> list[str]:

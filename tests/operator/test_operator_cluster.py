@@ -347,27 +347,31 @@ def test_a_hand_edited_daemonset_is_put_back(driver_namespace: str, operator: Op
 def test_a_spec_only_the_operator_can_judge_is_degraded_and_tears_nothing_down(
     driver_namespace: str, operator: OperatorProcess
 ) -> None:
+    wait_for("driver pods Ready", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT)
+    wait_for("Available", lambda: condition(ccd(), "Available").get("status") == "True", 30)
     before = daemonset(driver_namespace)
     assert before is not None
     spec_patch(driverConfig={"driverType": "AWS"})  # valid for the CRD, not a secrets-store configuration
-    obj = wait_for(
-        "Degraded",
-        lambda: (o := ccd()) and condition(o, "Degraded").get("status") == "True" and o,
-        30,
-    )
-    assert condition(obj, "Degraded")["reason"] == "InvalidDriverConfig"
-    assert "driverType 'AWS'" in condition(obj, "Degraded")["message"]
-    after = daemonset(driver_namespace)
-    assert after is not None and after["metadata"]["generation"] == before["metadata"]["generation"]
-    assert condition(obj, "Available")["status"] == "True"
-    kubectl(
-        "patch",
-        "clustercsidriver",
-        CCD,
-        "--type=json",
-        "-p",
-        json.dumps([{"op": "remove", "path": "/spec/driverConfig"}]),
-    )
+    try:
+        obj = wait_for(
+            "Degraded",
+            lambda: (o := ccd()) and condition(o, "Degraded").get("status") == "True" and o,
+            30,
+        )
+        assert condition(obj, "Degraded")["reason"] == "InvalidDriverConfig"
+        assert "driverType 'AWS'" in condition(obj, "Degraded")["message"]
+        after = daemonset(driver_namespace)
+        assert after is not None and after["metadata"]["generation"] == before["metadata"]["generation"]
+        assert condition(obj, "Available")["status"] == "True"
+    finally:  # the later tests need a valid spec even when an assertion above failed
+        kubectl(
+            "patch",
+            "clustercsidriver",
+            CCD,
+            "--type=json",
+            "-p",
+            json.dumps([{"op": "remove", "path": "/spec/driverConfig"}]),
+        )
     wait_for(
         "Degraded cleared",
         lambda: condition(ccd(), "Degraded").get("status") == "False",
@@ -376,23 +380,25 @@ def test_a_spec_only_the_operator_can_judge_is_degraded_and_tears_nothing_down(
 
 
 def test_unmanaged_changes_nothing_and_says_so(driver_namespace: str, operator: OperatorProcess) -> None:
-    spec_patch(managementState="Unmanaged")
-    obj = wait_for(
-        "Unmanaged in status",
-        lambda: (o := ccd()) and condition(o, "Progressing").get("reason") == "Unmanaged" and o,
-        30,
-    )
-    assert "changes nothing" in condition(obj, "Progressing")["message"]
     ds = daemonset(driver_namespace)
     assert ds is not None
     args = driver_args(ds)
-    edit_driver_args(ds, [a if not a.startswith("-v=") else "-v=9" for a in args])
-    kubectl("delete", "csidriver", CCD)
-    time.sleep(12)  # two periodic passes
-    assert kubectl("get", "csidriver", CCD, check=False).returncode != 0
-    edited = daemonset(driver_namespace)
-    assert edited is not None and "-v=9" in driver_args(edited)
-    spec_patch(managementState="Managed")
+    spec_patch(managementState="Unmanaged")
+    try:
+        obj = wait_for(
+            "Unmanaged in status",
+            lambda: (o := ccd()) and condition(o, "Progressing").get("reason") == "Unmanaged" and o,
+            30,
+        )
+        assert "changes nothing" in condition(obj, "Progressing")["message"]
+        edit_driver_args(ds, [a if not a.startswith("-v=") else "-v=9" for a in args])
+        kubectl("delete", "csidriver", CCD)
+        time.sleep(12)  # two periodic passes
+        assert kubectl("get", "csidriver", CCD, check=False).returncode != 0
+        edited = daemonset(driver_namespace)
+        assert edited is not None and "-v=9" in driver_args(edited)
+    finally:  # the later tests need a managed driver even when an assertion above failed
+        spec_patch(managementState="Managed")
     wait_for("the CSIDriver back", lambda: kubectl("get", "csidriver", CCD, check=False).returncode == 0, 30)
     wait_for("the edit undone", lambda: (d := daemonset(driver_namespace)) and driver_args(d) == args, 30)
     wait_for("driver pods Ready", lambda: daemonset_ready(driver_namespace), READY_TIMEOUT)
@@ -402,30 +408,32 @@ def test_removed_removes_the_driver_and_managed_brings_it_back(
     driver_namespace: str, operator: OperatorProcess
 ) -> None:
     spec_patch(managementState="Removed")
-    wait_for("the DaemonSet gone", lambda: daemonset(driver_namespace) is None, 120)
-    wait_for(
-        "driver pods gone",
-        lambda: not kubectl_json("get", "pods", "-n", driver_namespace)["items"],
-        120,
-    )
-    assert kubectl("get", "csidriver", CCD, check=False).returncode != 0
-    assert owned("clusterroles") == [] and owned("clusterrolebindings") == []
-    assert (
-        kubectl(
-            "get",
-            "crd",
-            "secretproviderclasses.secrets-store.csi.x-k8s.io",
-            check=False,
-        ).returncode
-        == 0
-    )
-    obj = wait_for(
-        "Removed in status",
-        lambda: (o := ccd()) and condition(o, "Progressing").get("reason") == "Removed" and o,
-        30,
-    )
-    assert condition(obj, "Available")["reason"] == "Removed"
-    spec_patch(managementState="Managed")
+    try:
+        wait_for("the DaemonSet gone", lambda: daemonset(driver_namespace) is None, 120)
+        wait_for(
+            "driver pods gone",
+            lambda: not kubectl_json("get", "pods", "-n", driver_namespace)["items"],
+            120,
+        )
+        assert kubectl("get", "csidriver", CCD, check=False).returncode != 0
+        assert owned("clusterroles") == [] and owned("clusterrolebindings") == []
+        assert (
+            kubectl(
+                "get",
+                "crd",
+                "secretproviderclasses.secrets-store.csi.x-k8s.io",
+                check=False,
+            ).returncode
+            == 0
+        )
+        obj = wait_for(
+            "Removed in status",
+            lambda: (o := ccd()) and condition(o, "Progressing").get("reason") == "Removed" and o,
+            30,
+        )
+        assert condition(obj, "Available")["reason"] == "Removed"
+    finally:  # the later tests need a managed driver even when an assertion above failed
+        spec_patch(managementState="Managed")
     wait_for(
         "driver pods Ready again",
         lambda: daemonset_ready(driver_namespace),
