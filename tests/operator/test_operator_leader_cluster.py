@@ -39,8 +39,9 @@ def test_only_one_replica_leads_and_the_other_takes_over(lease_namespace: str) -
         leader = wait_for("a leader", lambda: holder(lease_namespace), 30)
         follower = "b" if leader == "a" else "a"
         wait_for("the leader's kopf started", lambda: "leading as" in replicas[leader].text(), 30)
+        # The follower may still be starting (an empty log) when the leader is already up: wait for its line.
+        wait_for("the follower waiting", lambda: "waiting to lead" in replicas[follower].text(), 30)
         assert "leading as" not in replicas[follower].text()
-        assert "waiting to lead" in replicas[follower].text()
 
         process = replicas[leader].process
         assert process is not None
