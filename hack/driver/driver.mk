@@ -3,7 +3,6 @@
 
 DRIVER_VERSIONS := hack/devcluster/versions.env
 CSI_SANITY_VERSION ?= $(shell sed -n 's/^CSI_SANITY_VERSION=//p' $(DRIVER_VERSIONS) 2>/dev/null || echo v5.4.0)
-UPSTREAM_DRIVER_VERSION ?= $(shell sed -n 's/^UPSTREAM_DRIVER_VERSION=//p' $(DRIVER_VERSIONS) 2>/dev/null || echo v1.6.0)
 TESTPROVIDER_BIN := $(CACHE)/bin/ssc-testprovider
 CSI_SANITY_BIN := $(CACHE)/bin/csi-sanity
 UPSTREAM_DRIVER_BIN := $(CACHE)/bin/secrets-store-csi-driver
@@ -23,11 +22,12 @@ csi-sanity:
 	  GOBIN=$(CACHE)/bin nice -n 10 go install github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$(CSI_SANITY_VERSION); }
 
 # The upstream Go driver, for side-by-side benchmarks and the providers' interop test; built through the
-# wrapper module in hack/upstream-driver (its go.mod pins the version; see the comment there).
+# wrapper module in hack/upstream-driver, whose go.mod is the one pin of its version (see the comment there).
 upstream-driver:
 	@test -x $(UPSTREAM_DRIVER_BIN) || { mkdir -p $(CACHE)/bin && cd hack/upstream-driver && \
+	  version=$$(go list -m -f '{{.Version}}' sigs.k8s.io/secrets-store-csi-driver) && \
 	  nice -n 10 go build -trimpath -o $(UPSTREAM_DRIVER_BIN).tmp \
-	    -ldflags "-X sigs.k8s.io/secrets-store-csi-driver/pkg/version.BuildVersion=$(UPSTREAM_DRIVER_VERSION)" \
+	    -ldflags "-X sigs.k8s.io/secrets-store-csi-driver/pkg/version.BuildVersion=$$version" \
 	    sigs.k8s.io/secrets-store-csi-driver/cmd/secrets-store-csi-driver && \
 	  mv $(UPSTREAM_DRIVER_BIN).tmp $(UPSTREAM_DRIVER_BIN); }
 
