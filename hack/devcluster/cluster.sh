@@ -70,10 +70,12 @@ alive() {
 	state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
 	[[ -n "$state" && "$state" != Z ]]
 }
+# runs_command PID NAME: PID's command line names NAME (so a reused pid is not taken for ours).
+runs_command() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -F "$2" >/dev/null; }
 is_running() {
 	local pid
 	pid="$(pid_of "$1")"
-	[[ -n "$pid" ]] && alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F "$1" >/dev/null
+	[[ -n "$pid" ]] && alive "$pid" && runs_command "$pid" "$1"
 }
 
 # config_key CMD...: hash of a command line and of the configuration files it names, so that a
@@ -114,9 +116,16 @@ start_process() {
 	mkdir -p "$PIDS" "$LOGS"
 	echo "===== $(date -u +%FT%TZ) starting $name: $*" >>"$LOGS/$name.log"
 	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
-	echo $! >"$PIDS/$name.pid"
+	local pid=$! i
+	echo "$pid" >"$PIDS/$name.pid"
 	echo "$key" >"$PIDS/$name.key"
-	log "$name: started (pid $!, log $LOGS/$name.log)"
+	# Until it execs, the child is a copy of this shell whose command line does not name the
+	# component: is_running would report a component that is still starting as exited.
+	for ((i = 0; i < 500; i++)); do
+		if runs_command "$pid" "$name" || ! alive "$pid"; then break; fi
+		sleep 0.01
+	done
+	log "$name: started (pid $pid, log $LOGS/$name.log)"
 }
 
 # wait_for NAME TIMEOUT CHECK...: poll CHECK until it succeeds; fail at once if NAME died.
