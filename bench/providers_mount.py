@@ -82,7 +82,7 @@ class Provider:
         secrets: dict[str, str] | None = None,
         current: dict[str, str] | None = None,
     ) -> provider_pb2.MountResponse:
-        return self.stub.Mount(
+        resp: provider_pb2.MountResponse = self.stub.Mount(
             provider_pb2.MountRequest(
                 attributes=json.dumps(attrs),
                 secrets=json.dumps(secrets or {}),
@@ -94,6 +94,7 @@ class Provider:
             ),
             timeout=60,
         )
+        return resp
 
     def calls(self) -> dict[str, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:

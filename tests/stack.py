@@ -135,7 +135,7 @@ class Stack:
 
     def pods(self, component: str) -> list[str]:
         """Names of the running pods of one release (`driver`, `aws`, `vault`)."""
-        out = self.cluster.kubectl(
+        out: str = self.cluster.kubectl(
             "-n",
             self.namespace,
             "get",
@@ -189,7 +189,8 @@ class Stack:
             )
 
     def read(self, namespace: str, pod: str, path: str) -> str:
-        return self.cluster.kubectl("-n", namespace, "exec", pod, "-c", "app", "--", "cat", path).stdout
+        out: str = self.cluster.kubectl("-n", namespace, "exec", pod, "-c", "app", "--", "cat", path).stdout
+        return out
 
     def events(self, namespace: str, involved: str | None = None) -> list[dict[str, Any]]:
         selector = ["--field-selector", f"involvedObject.name={involved}"] if involved else []

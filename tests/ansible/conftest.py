@@ -15,4 +15,5 @@ from ansible_helpers import write_unreachable_kubeconfig
 @pytest.fixture
 def unreachable_kubeconfig(tmp_path: Path) -> Path:
     """A well-formed kubeconfig whose API server refuses connections."""
-    return write_unreachable_kubeconfig(tmp_path / "kubeconfig")
+    kubeconfig: Path = write_unreachable_kubeconfig(tmp_path / "kubeconfig")
+    return kubeconfig

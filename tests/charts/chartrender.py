@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -101,7 +101,7 @@ def container(ds: Doc, name: str) -> Doc:
         "initContainers", []
     ):
         if c["name"] == name:
-            return c
+            return cast(Doc, c)
     raise AssertionError(f"no container {name} in {ds['metadata']['name']}")
 
 

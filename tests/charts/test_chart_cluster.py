@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,8 +21,8 @@ OPTIONAL_APIS = {"ServiceMonitor": "monitoring.coreos.com/v1"}
 
 @pytest.mark.parametrize(("chart", "values"), SCENARIOS, ids=[f"{c}:{f.name}" for c, f in SCENARIOS])
 def test_every_rendered_scenario_passes_a_server_side_dry_run(
-    kube: Kube, dry_run_namespace: str, chart, values
-):
+    kube: Kube, dry_run_namespace: str, chart: str, values: Path
+) -> None:
     docs = render(chart, files=(values,), include_crds=True, namespace=dry_run_namespace)
     kept = [d for d in docs if d["kind"] not in OPTIONAL_APIS or kube.served(OPTIONAL_APIS[d["kind"]])]
     dropped = {d["kind"] for d in docs} - {d["kind"] for d in kept}
@@ -53,13 +55,18 @@ def _secret(name: str, namespace: str, managed: bool) -> str:
     )
 
 
-def _put_labels(kube: Kube, as_user: tuple[str, ...], ns: str, name: str, labels: dict[str, str]):
+def _put_labels(
+    kube: Kube, as_user: tuple[str, ...], ns: str, name: str, labels: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     obj = json.loads(kube.kubectl("-n", ns, "get", "secret", name, "-o", "json").stdout)
     obj["metadata"]["labels"] = labels
-    return kube.kubectl(*as_user, "-n", ns, "replace", "-f", "-", stdin=json.dumps(obj), check=False)
+    proc: subprocess.CompletedProcess[str] = kube.kubectl(
+        *as_user, "-n", ns, "replace", "-f", "-", stdin=json.dumps(obj), check=False
+    )
+    return proc
 
 
-def test_synced_secret_writes_are_limited_to_managed_secrets(kube: Kube, charts_namespace: str):
+def test_synced_secret_writes_are_limited_to_managed_secrets(kube: Kube, charts_namespace: str) -> None:
     """The Secret-writing role plus the admission policy: the driver's service account creates and changes
     labelled Secrets only, and cannot adopt an unlabelled one. Installs only the RBAC and the policy
     (cluster-scoped, matched to this test's service account): no driver, so no lock needed."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from chartrender import DRIVER, NAMESPACE, RELEASE, RenderError, container, find, one, render, render_notes
@@ -12,11 +12,12 @@ DRIVER_NAME = "secrets-store.csi.k8s.io"
 
 
 def driver_ds(values: dict[str, Any] | None = None) -> dict[str, Any]:
-    return one(render(DRIVER, values), "DaemonSet")
+    ds: dict[str, Any] = one(render(DRIVER, values), "DaemonSet")
+    return ds
 
 
 def args_of(values: dict[str, Any] | None = None) -> list[str]:
-    return container(driver_ds(values), "secrets-store")["args"]
+    return cast(list[str], container(driver_ds(values), "secrets-store")["args"])
 
 
 def rules_of(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -30,7 +31,7 @@ def grants(docs: list[dict[str, Any]], resource: str, verb: str) -> bool:
 # --- DaemonSet
 
 
-def test_daemonset_runs_driver_registrar_and_livenessprobe_with_local_images():
+def test_daemonset_runs_driver_registrar_and_livenessprobe_with_local_images() -> None:
     spec = driver_ds()["spec"]["template"]["spec"]
     images = {c["name"]: (c["image"], c["imagePullPolicy"]) for c in spec["containers"]}
     assert images == {
@@ -40,13 +41,13 @@ def test_daemonset_runs_driver_registrar_and_livenessprobe_with_local_images():
     }
 
 
-def test_driver_container_is_privileged_root_running_the_driver_subcommand():
+def test_driver_container_is_privileged_root_running_the_driver_subcommand() -> None:
     c = container(driver_ds(), "secrets-store")
     assert c["securityContext"] == {"privileged": True, "runAsUser": 0}
     assert c["args"][0] == "driver"
 
 
-def test_driver_security_context_override_keeps_root_unless_asked():
+def test_driver_security_context_override_keeps_root_unless_asked() -> None:
     c = container(
         driver_ds(
             {"linux": {"driver": {"securityContext": {"privileged": True, "readOnlyRootFilesystem": True}}}}
@@ -56,7 +57,7 @@ def test_driver_security_context_override_keeps_root_unless_asked():
     assert c["securityContext"] == {"privileged": True, "readOnlyRootFilesystem": True, "runAsUser": 0}
 
 
-def test_pods_and_plugins_dirs_are_mounted_bidirectional_at_the_host_path():
+def test_pods_and_plugins_dirs_are_mounted_bidirectional_at_the_host_path() -> None:
     mounts = {m["name"]: m for m in container(driver_ds(), "secrets-store")["volumeMounts"]}
     assert mounts["mountpoint-dir"] == {
         "name": "mountpoint-dir",
@@ -70,7 +71,7 @@ def test_pods_and_plugins_dirs_are_mounted_bidirectional_at_the_host_path():
     }
 
 
-def test_both_provider_dirs_are_host_mounted_and_passed_as_flags():
+def test_both_provider_dirs_are_host_mounted_and_passed_as_flags() -> None:
     ds = driver_ds()
     vols = {
         v["name"]: v["hostPath"]["path"] for v in ds["spec"]["template"]["spec"]["volumes"] if "hostPath" in v
@@ -85,18 +86,18 @@ def test_both_provider_dirs_are_host_mounted_and_passed_as_flags():
     assert "--additional-provider-volume-paths=/etc/kubernetes/secrets-store-csi-providers" in args
 
 
-def test_no_additional_provider_dirs_drops_the_flag_and_the_volume():
+def test_no_additional_provider_dirs_drops_the_flag_and_the_volume() -> None:
     ds = driver_ds({"linux": {"additionalProvidersDirs": []}})
     assert not [a for a in container(ds, "secrets-store")["args"] if a.startswith("--additional-provider")]
     assert "providers-dir-0" not in {v["name"] for v in ds["spec"]["template"]["spec"]["volumes"]}
 
 
-def test_several_additional_provider_dirs_are_joined_with_commas():
+def test_several_additional_provider_dirs_are_joined_with_commas() -> None:
     args = args_of({"linux": {"additionalProvidersDirs": ["/a", "/b"]}})
     assert "--additional-provider-volume-paths=/a,/b" in args
 
 
-def test_custom_kubelet_root_dir_moves_every_kubelet_path():
+def test_custom_kubelet_root_dir_moves_every_kubelet_path() -> None:
     ds = driver_ds({"linux": {"kubeletRootDir": "/data/kubelet/"}})
     spec = ds["spec"]["template"]["spec"]
     host = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"]}
@@ -113,7 +114,7 @@ def test_custom_kubelet_root_dir_moves_every_kubelet_path():
     assert "/var/lib/kubelet" not in str(ds)
 
 
-def test_default_driver_flags_use_upstream_names_and_defaults():
+def test_default_driver_flags_use_upstream_names_and_defaults() -> None:
     assert args_of() == [
         "driver",
         "--endpoint=$(CSI_ENDPOINT)",
@@ -129,7 +130,7 @@ def test_default_driver_flags_use_upstream_names_and_defaults():
     ]
 
 
-def test_rotation_health_check_json_logs_and_verbosity_reach_the_flags():
+def test_rotation_health_check_json_logs_and_verbosity_reach_the_flags() -> None:
     args = args_of(
         {
             "enableSecretRotation": True,
@@ -153,23 +154,23 @@ def test_rotation_health_check_json_logs_and_verbosity_reach_the_flags():
         assert flag in args
 
 
-def test_rotation_with_upstream_empty_interval_uses_two_minutes():
+def test_rotation_with_upstream_empty_interval_uses_two_minutes() -> None:
     assert "--rotation-poll-interval=2m" in args_of(
         {"enableSecretRotation": True, "rotationPollInterval": None}
     )
 
 
-def test_extra_args_come_after_the_charts_flags():
+def test_extra_args_come_after_the_charts_flags() -> None:
     assert args_of({"linux": {"driver": {"extraArgs": ["--foo=bar"]}}})[-1] == "--foo=bar"
 
 
-def test_endpoint_and_node_name_come_from_the_environment():
+def test_endpoint_and_node_name_come_from_the_environment() -> None:
     env = {e["name"]: e for e in container(driver_ds(), "secrets-store")["env"]}
     assert env["CSI_ENDPOINT"]["value"] == "unix:///csi/csi.sock"
     assert env["KUBE_NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
 
 
-def test_extra_env_volumes_and_mounts_are_appended():
+def test_extra_env_volumes_and_mounts_are_appended() -> None:
     ds = driver_ds(
         {
             "linux": {
@@ -185,7 +186,7 @@ def test_extra_env_volumes_and_mounts_are_appended():
     assert ds["spec"]["template"]["spec"]["volumes"][-1] == {"name": "extra", "emptyDir": {}}
 
 
-def test_metrics_and_health_ports_follow_values():
+def test_metrics_and_health_ports_follow_values() -> None:
     c = container(
         driver_ds({"linux": {"metricsAddr": "0.0.0.0:9100"}, "livenessProbe": {"port": 9909}}),
         "secrets-store",
@@ -201,13 +202,13 @@ def test_metrics_and_health_ports_follow_values():
     ]
 
 
-def test_driver_is_ready_only_when_the_csi_probe_answers():
+def test_driver_is_ready_only_when_the_csi_probe_answers() -> None:
     c = container(driver_ds(), "secrets-store")
     assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
 
 
-def test_sidecars_drop_every_capability_and_keep_a_read_only_root():
+def test_sidecars_drop_every_capability_and_keep_a_read_only_root() -> None:
     ds = driver_ds()
     for name in ("node-driver-registrar", "liveness-probe"):
         sc = container(ds, name)["securityContext"]
@@ -216,7 +217,7 @@ def test_sidecars_drop_every_capability_and_keep_a_read_only_root():
         assert sc["allowPrivilegeEscalation"] is False
 
 
-def test_registrar_verbosity_follows_values():
+def test_registrar_verbosity_follows_values() -> None:
     assert (
         "--v=2"
         in container(driver_ds({"linux": {"registrar": {"logVerbosity": 2}}}), "node-driver-registrar")[
@@ -225,7 +226,7 @@ def test_registrar_verbosity_follows_values():
     )
 
 
-def test_scheduling_defaults_reach_every_node_but_virtual_kubelet():
+def test_scheduling_defaults_reach_every_node_but_virtual_kubelet() -> None:
     spec = driver_ds()["spec"]["template"]["spec"]
     assert spec["priorityClassName"] == "system-node-critical"
     assert spec["tolerations"] == [{"operator": "Exists"}]
@@ -236,7 +237,7 @@ def test_scheduling_defaults_reach_every_node_but_virtual_kubelet():
     assert term[0]["matchExpressions"][0]["values"] == ["virtual-kubelet"]
 
 
-def test_scheduling_and_pod_knobs_reach_the_pod():
+def test_scheduling_and_pod_knobs_reach_the_pod() -> None:
     ds = driver_ds(
         {
             "linux": {
@@ -266,7 +267,7 @@ def test_scheduling_and_pod_knobs_reach_the_pod():
     assert container(ds, "secrets-store")["resources"] == {"requests": {"cpu": "1", "memory": "100Mi"}}
 
 
-def test_image_digest_wins_over_tag_and_empty_tag_means_app_version():
+def test_image_digest_wins_over_tag_and_empty_tag_means_app_version() -> None:
     digest = "sha256:" + "a" * 64
     assert (
         container(driver_ds({"linux": {"image": {"digest": digest, "tag": "x"}}}), "secrets-store")["image"]
@@ -278,14 +279,14 @@ def test_image_digest_wins_over_tag_and_empty_tag_means_app_version():
     )
 
 
-def test_selector_labels_are_a_subset_of_pod_labels():
+def test_selector_labels_are_a_subset_of_pod_labels() -> None:
     ds = driver_ds({"commonLabels": {"team": "a"}, "linux": {"podLabels": {"x": "y"}}})
     selector = ds["spec"]["selector"]["matchLabels"]
     assert selector.items() <= ds["spec"]["template"]["metadata"]["labels"].items()
     assert "team" not in selector and "helm.sh/chart" not in selector
 
 
-def test_linux_disabled_renders_no_workload_and_no_cluster_objects():
+def test_linux_disabled_renders_no_workload_and_no_cluster_objects() -> None:
     docs = render(DRIVER, {"linux": {"enabled": False}})
     assert {d["kind"] for d in docs} <= {"ServiceAccount"}
 
@@ -293,7 +294,7 @@ def test_linux_disabled_renders_no_workload_and_no_cluster_objects():
 # --- CSIDriver
 
 
-def test_csidriver_declares_an_ephemeral_pod_info_driver_without_attach():
+def test_csidriver_declares_an_ephemeral_pod_info_driver_without_attach() -> None:
     spec = one(render(DRIVER), "CSIDriver", DRIVER_NAME)["spec"]
     assert spec == {
         "podInfoOnMount": True,
@@ -303,27 +304,27 @@ def test_csidriver_declares_an_ephemeral_pod_info_driver_without_attach():
     }
 
 
-def test_rotation_asks_the_kubelet_to_republish():
+def test_rotation_asks_the_kubelet_to_republish() -> None:
     assert (
         one(render(DRIVER, {"enableSecretRotation": True}), "CSIDriver")["spec"]["requiresRepublish"] is True
     )
 
 
-def test_token_requests_are_declared_on_the_csidriver():
+def test_token_requests_are_declared_on_the_csidriver() -> None:
     tr = [{"audience": "sts.amazonaws.com"}, {"audience": "vault", "expirationSeconds": 3600}]
     spec = one(render(DRIVER, {"tokenRequests": tr}), "CSIDriver")["spec"]
     assert spec["tokenRequests"] == tr
     assert "requiresRepublish" not in spec
 
 
-def test_fs_group_policy_follows_values():
+def test_fs_group_policy_follows_values() -> None:
     assert one(render(DRIVER, {"fsGroupPolicy": "File"}), "CSIDriver")["spec"]["fsGroupPolicy"] == "File"
 
 
 # --- RBAC
 
 
-def test_default_rbac_is_exactly_the_calls_the_driver_makes():
+def test_default_rbac_is_exactly_the_calls_the_driver_makes() -> None:
     docs = render(DRIVER)
     role = one(docs, "ClusterRole", FULLNAME)
     assert role["rules"] == [
@@ -343,13 +344,13 @@ def test_default_rbac_is_exactly_the_calls_the_driver_makes():
     assert len(find(docs, "ClusterRole")) == 1
 
 
-def test_default_rbac_grants_nothing_on_secrets_or_tokens():
+def test_default_rbac_grants_nothing_on_secrets_or_tokens() -> None:
     docs = render(DRIVER)
     assert not [r for r in rules_of(docs) if {"secrets", "serviceaccounts/token"} & set(r["resources"])]
     assert not find(docs, "ValidatingAdmissionPolicy")
 
 
-def test_every_role_is_bound_to_the_driver_service_account_only():
+def test_every_role_is_bound_to_the_driver_service_account_only() -> None:
     docs = render(
         DRIVER,
         {
@@ -366,7 +367,7 @@ def test_every_role_is_bound_to_the_driver_service_account_only():
         assert b["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}]
 
 
-def test_sync_secret_adds_the_secret_writing_role_and_the_managed_only_policy():
+def test_sync_secret_adds_the_secret_writing_role_and_the_managed_only_policy() -> None:
     docs = render(DRIVER, {"syncSecret": {"enabled": True}})
     role = one(docs, "ClusterRole", f"{FULLNAME}-syncsecret")
     assert role["rules"] == [
@@ -385,18 +386,18 @@ def test_sync_secret_adds_the_secret_writing_role_and_the_managed_only_policy():
     assert binding["spec"] == {"policyName": vap["metadata"]["name"], "validationActions": ["Deny"]}
 
 
-def test_managed_only_policy_can_be_turned_off():
+def test_managed_only_policy_can_be_turned_off() -> None:
     docs = render(DRIVER, {"syncSecret": {"enabled": True, "restrictToManagedSecrets": False}})
     assert find(docs, "ClusterRole", f"{FULLNAME}-syncsecret")
     assert not find(docs, "ValidatingAdmissionPolicy")
 
 
-def test_token_requests_without_rotation_add_no_permission():
+def test_token_requests_without_rotation_add_no_permission() -> None:
     docs = render(DRIVER, {"tokenRequests": [{"audience": "vault"}], "providerHealthCheck": True})
     assert find(docs, "ClusterRole") == find(render(DRIVER), "ClusterRole")
 
 
-def test_rotation_adds_reading_its_volumes_back_and_tokens_only_with_token_requests():
+def test_rotation_adds_reading_its_volumes_back_and_tokens_only_with_token_requests() -> None:
     docs = render(DRIVER, {"enableSecretRotation": True})
     assert one(docs, "ClusterRole", f"{FULLNAME}-rotation")["rules"] == [
         {
@@ -414,12 +415,12 @@ def test_rotation_adds_reading_its_volumes_back_and_tokens_only_with_token_reque
     ]
 
 
-def test_rbac_install_false_renders_no_roles():
+def test_rbac_install_false_renders_no_roles() -> None:
     docs = render(DRIVER, {"rbac": {"install": False}, "syncSecret": {"enabled": True}})
     assert not find(docs, "ClusterRole") and not find(docs, "ClusterRoleBinding")
 
 
-def test_existing_service_account_is_used_by_pod_bindings_and_policy():
+def test_existing_service_account_is_used_by_pod_bindings_and_policy() -> None:
     docs = render(
         DRIVER, {"serviceAccount": {"create": False, "name": "mine"}, "syncSecret": {"enabled": True}}
     )
@@ -432,12 +433,12 @@ def test_existing_service_account_is_used_by_pod_bindings_and_policy():
     )
 
 
-def test_existing_service_account_must_be_named():
+def test_existing_service_account_must_be_named() -> None:
     with pytest.raises(RenderError, match=r"serviceAccount\.name is required"):
         render(DRIVER, {"serviceAccount": {"create": False}})
 
 
-def test_service_account_annotations_are_set():
+def test_service_account_annotations_are_set() -> None:
     sa = one(render(DRIVER, {"serviceAccount": {"annotations": {"a": "b"}}}), "ServiceAccount")
     assert sa["metadata"]["annotations"] == {"a": "b"}
 
@@ -445,7 +446,7 @@ def test_service_account_annotations_are_set():
 # --- OpenShift
 
 
-def test_openshift_grants_the_privileged_scc_and_labels_the_csidriver_restricted():
+def test_openshift_grants_the_privileged_scc_and_labels_the_csidriver_restricted() -> None:
     docs = render(DRIVER, {"openshift": {"enabled": True}})
     assert one(docs, "ClusterRole", f"{FULLNAME}-privileged-scc")["rules"] == [
         {
@@ -459,7 +460,7 @@ def test_openshift_grants_the_privileged_scc_and_labels_the_csidriver_restricted
     assert labels["security.openshift.io/csi-ephemeral-volume-profile"] == "restricted"
 
 
-def test_without_openshift_there_is_no_scc_and_no_profile_label():
+def test_without_openshift_there_is_no_scc_and_no_profile_label() -> None:
     docs = render(DRIVER)
     assert (
         "security.openshift.io/csi-ephemeral-volume-profile"
@@ -471,7 +472,7 @@ def test_without_openshift_there_is_no_scc_and_no_profile_label():
 # --- metrics
 
 
-def test_metrics_service_selects_driver_pods_on_the_metrics_port():
+def test_metrics_service_selects_driver_pods_on_the_metrics_port() -> None:
     docs = render(DRIVER, {"linux": {"metricsAddr": ":9095"}})
     svc = one(docs, "Service")
     assert svc["spec"]["ports"] == [
@@ -481,11 +482,11 @@ def test_metrics_service_selects_driver_pods_on_the_metrics_port():
     assert not find(docs, "ServiceMonitor")
 
 
-def test_metrics_service_can_be_turned_off():
+def test_metrics_service_can_be_turned_off() -> None:
     assert not find(render(DRIVER, {"metrics": {"service": {"enabled": False}}}), "Service")
 
 
-def test_service_monitor_scrapes_the_metrics_service():
+def test_service_monitor_scrapes_the_metrics_service() -> None:
     docs = render(
         DRIVER,
         {"metrics": {"serviceMonitor": {"enabled": True, "interval": "10s", "labels": {"release": "prom"}}}},
@@ -496,7 +497,7 @@ def test_service_monitor_scrapes_the_metrics_service():
     assert sm["spec"]["selector"]["matchLabels"] == one(docs, "Service")["spec"]["selector"]
 
 
-def test_service_monitor_without_the_service_is_refused():
+def test_service_monitor_without_the_service_is_refused() -> None:
     with pytest.raises(RenderError, match=r"needs metrics\.service\.enabled"):
         render(DRIVER, {"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}})
 
@@ -504,7 +505,7 @@ def test_service_monitor_without_the_service_is_refused():
 # --- objects, names, schema
 
 
-def test_namespaced_objects_land_in_the_release_namespace_and_carry_common_labels():
+def test_namespaced_objects_land_in_the_release_namespace_and_carry_common_labels() -> None:
     docs = render(DRIVER, {"commonLabels": {"team": "platform"}, "syncSecret": {"enabled": True}})
     for d in docs:
         assert d["metadata"]["labels"]["team"] == "platform", d["kind"]
@@ -513,19 +514,19 @@ def test_namespaced_objects_land_in_the_release_namespace_and_carry_common_label
             assert d["metadata"]["namespace"] == NAMESPACE
 
 
-def test_fullname_override_renames_every_object_but_the_csidriver():
+def test_fullname_override_renames_every_object_but_the_csidriver() -> None:
     docs = render(DRIVER, {"fullnameOverride": "ssc"})
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert ("DaemonSet", "ssc") in names and ("CSIDriver", DRIVER_NAME) in names
     assert not [n for k, n in names if FULLNAME in n]
 
 
-def test_release_name_containing_the_chart_name_is_not_repeated():
+def test_release_name_containing_the_chart_name_is_not_repeated() -> None:
     ds = one(render(DRIVER, release="secrets-store-csi-driver"), "DaemonSet")
     assert ds["metadata"]["name"] == "secrets-store-csi-driver"
 
 
-def test_crds_define_v1_stored_and_v1alpha1_served_deprecated():
+def test_crds_define_v1_stored_and_v1alpha1_served_deprecated() -> None:
     crds = find(render(DRIVER, include_crds=True), "CustomResourceDefinition")
     assert {c["metadata"]["name"] for c in crds} == {
         "secretproviderclasses.secrets-store.csi.x-k8s.io",
@@ -542,7 +543,7 @@ def test_crds_define_v1_stored_and_v1alpha1_served_deprecated():
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
-def test_secretproviderclass_schema_has_the_upstream_fields():
+def test_secretproviderclass_schema_has_the_upstream_fields() -> None:
     crd = one(
         render(DRIVER, include_crds=True),
         "CustomResourceDefinition",
@@ -556,7 +557,7 @@ def test_secretproviderclass_schema_has_the_upstream_fields():
     assert set(obj["data"]["items"]["properties"]) == {"objectName", "key"}
 
 
-def test_podstatus_schema_has_the_upstream_fields():
+def test_podstatus_schema_has_the_upstream_fields() -> None:
     crd = one(
         render(DRIVER, include_crds=True),
         "CustomResourceDefinition",
@@ -568,7 +569,7 @@ def test_podstatus_schema_has_the_upstream_fields():
     assert set(status["objects"]["items"]["properties"]) == {"id", "version"}
 
 
-def test_crds_are_not_templates_so_plain_template_output_has_none():
+def test_crds_are_not_templates_so_plain_template_output_has_none() -> None:
     assert not find(render(DRIVER), "CustomResourceDefinition")
 
 
@@ -584,12 +585,12 @@ def test_crds_are_not_templates_so_plain_template_output_has_none():
         ({"tokenRequests": [{"expirationSeconds": 3600}]}, "audience"),
     ],
 )
-def test_schema_refuses_bad_values(values, message):
+def test_schema_refuses_bad_values(values: dict[str, Any], message: str) -> None:
     with pytest.raises(RenderError, match=message):
         render(DRIVER, values)
 
 
-def test_notes_print_a_verify_command():
+def test_notes_print_a_verify_command() -> None:
     notes = render_notes(DRIVER)
     assert f"kubectl -n {NAMESPACE} rollout status daemonset/{FULLNAME}" in notes
     assert f"kubectl get csidriver {DRIVER_NAME}" in notes

@@ -225,7 +225,7 @@ def install_mount_uninstall(kube: Kube, case: Case, suffix: str, app_ns: str) ->
 
 def test_aws_provider_chart_mounts_a_secret_from_moto_and_uninstall_leaves_only_the_crds(
     kube: Kube, charts_namespace: str
-):
+) -> None:
     import boto3
 
     env = emulator_env()
@@ -267,7 +267,7 @@ def bao(env: dict[str, str], method: str, path: str, body: dict[str, Any] | None
 
 def test_vault_provider_chart_mounts_a_secret_from_openbao_and_uninstall_leaves_only_the_crds(
     kube: Kube, charts_namespace: str
-):
+) -> None:
     env = emulator_env()
     ns = charts_namespace
     mount = f"k8s-{ns}"[:60]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,20 +19,20 @@ def package_version() -> str:
 
 
 @pytest.mark.parametrize("chart", CHARTS)
-def test_chart_lints_strict(chart):
+def test_chart_lints_strict(chart: str) -> None:
     proc = run_helm("lint", "--strict", str(CHARTS_DIR / chart))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize(("chart", "values"), SCENARIOS, ids=[f"{c}:{f.name}" for c, f in SCENARIOS])
-def test_ci_scenario_lints_strict_and_renders(chart, values):
+def test_ci_scenario_lints_strict_and_renders(chart: str, values: Path) -> None:
     proc = run_helm("lint", "--strict", str(CHARTS_DIR / chart), "-f", str(values))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert render(chart, files=(values,), include_crds=True)
 
 
 @pytest.mark.parametrize("chart", CHARTS)
-def test_every_chart_has_scenarios_schema_notes_and_readme(chart):
+def test_every_chart_has_scenarios_schema_notes_and_readme(chart: str) -> None:
     d = CHARTS_DIR / chart
     assert ci_values(chart), "ci/*-values.yaml scenarios"
     for f in ("values.schema.json", "templates/NOTES.txt", "README.md"):
@@ -39,13 +40,13 @@ def test_every_chart_has_scenarios_schema_notes_and_readme(chart):
 
 
 @pytest.mark.parametrize("chart", CHARTS)
-def test_chart_version_and_app_version_follow_the_package(chart):
+def test_chart_version_and_app_version_follow_the_package(chart: str) -> None:
     meta = yaml.safe_load((CHARTS_DIR / chart / "Chart.yaml").read_text())
     assert meta["version"] == meta["appVersion"] == package_version()
 
 
 @pytest.mark.parametrize("chart", CHARTS)
-def test_templates_need_no_cluster_and_run_no_hooks(chart):
+def test_templates_need_no_cluster_and_run_no_hooks(chart: str) -> None:
     for tpl in (CHARTS_DIR / chart / "templates").iterdir():
         text = tpl.read_text()
         assert not re.search(r"\blookup\b", text), f"{tpl.name}: lookup needs a cluster"
@@ -59,7 +60,7 @@ def leaf_paths(values: object, prefix: str = "") -> list[str]:
 
 
 @pytest.mark.parametrize("chart", CHARTS)
-def test_readme_documents_every_value(chart):
+def test_readme_documents_every_value(chart: str) -> None:
     values = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text())
     readme = (CHARTS_DIR / chart / "README.md").read_text()
     # Values under a free-form map (resources, affinity, updateStrategy, ...) are documented by their parent.
@@ -72,12 +73,12 @@ def test_readme_documents_every_value(chart):
 
 
 @pytest.mark.parametrize("chart", CHARTS)
-def test_readme_says_what_uninstall_leaves_behind(chart):
+def test_readme_says_what_uninstall_leaves_behind(chart: str) -> None:
     readme = (CHARTS_DIR / chart / "README.md").read_text()
     assert "helm uninstall" in readme and "left behind" in readme.lower()
 
 
-def test_containerfile_builds_a_non_root_multi_stage_image_with_charts_and_helm():
+def test_containerfile_builds_a_non_root_multi_stage_image_with_charts_and_helm() -> None:
     text = (ROOT / "plugin" / "Containerfile").read_text()
     assert re.search(r"^ARG BASE_IMAGE=", text, re.M)
     assert len(re.findall(r"^FROM \$\{BASE_IMAGE\}", text, re.M)) == 2
@@ -96,7 +97,7 @@ K8S_VERSION = next(
 
 
 @pytest.mark.parametrize("chart", ALL_CHARTS)
-def test_every_chart_declares_a_kube_version_that_admits_the_pinned_kubernetes(chart):
+def test_every_chart_declares_a_kube_version_that_admits_the_pinned_kubernetes(chart: str) -> None:
     meta = yaml.safe_load((CHARTS_DIR / chart / "Chart.yaml").read_text())
     assert meta.get("kubeVersion"), f"{chart}/Chart.yaml has no kubeVersion constraint"
     ok = run_helm("template", "x", str(CHARTS_DIR / chart), "--kube-version", K8S_VERSION)
@@ -107,7 +108,7 @@ def test_every_chart_declares_a_kube_version_that_admits_the_pinned_kubernetes(c
     )
 
 
-def test_helm_reports_its_release_kubernetes_version_offline(tmp_path):
+def test_helm_reports_its_release_kubernetes_version_offline(tmp_path: Path) -> None:
     """`helm template` with no cluster and no --kube-version must not report the v1.20 of helm's source
     defaults (a plain `go install` build): hack/devcluster/build.sh sets it as helm's release build does."""
     chart = tmp_path / "probe"

@@ -38,7 +38,8 @@ def chart(provider: str) -> str:
 
 
 def provider_ds(provider: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
-    return one(render(chart(provider), values), "DaemonSet")
+    ds: dict[str, Any] = one(render(chart(provider), values), "DaemonSet")
+    return ds
 
 
 def env_of(provider: str, values: dict[str, Any] | None = None) -> dict[str, str]:
@@ -49,7 +50,7 @@ all_providers = pytest.mark.parametrize("provider", PROVIDERS)
 
 
 @pytest.mark.parametrize("name", SHARED_TEMPLATES)
-def test_shared_templates_are_identical_in_every_provider_chart(name):
+def test_shared_templates_are_identical_in_every_provider_chart(name: str) -> None:
     first = CHARTS_DIR / chart(PROVIDERS[0]) / "templates" / name
     for provider in PROVIDERS[1:]:
         other = CHARTS_DIR / chart(provider) / "templates" / name
@@ -57,7 +58,7 @@ def test_shared_templates_are_identical_in_every_provider_chart(name):
 
 
 @all_providers
-def test_provider_chart_installs_no_driver(provider):
+def test_provider_chart_installs_no_driver(provider: str) -> None:
     kinds = {d["kind"] for d in render(chart(provider), {"openshift": {"enabled": True}}, include_crds=True)}
     assert not kinds & {"CSIDriver", "CustomResourceDefinition", "ValidatingAdmissionPolicy"}
     assert len(find(render(chart(provider)), "DaemonSet")) == 1
@@ -65,7 +66,7 @@ def test_provider_chart_installs_no_driver(provider):
 
 
 @all_providers
-def test_provider_runs_its_subcommand_on_the_shared_socket_dir(provider):
+def test_provider_runs_its_subcommand_on_the_shared_socket_dir(provider: str) -> None:
     c = container(provider_ds(provider), "provider")
     assert c["image"] == "localhost/secrets-store-csi:0.1.0"
     assert c["args"] == ["provider", provider, f"--socket-dir={SOCKET_DIR}", "--log-level=info"]
@@ -77,7 +78,7 @@ def test_provider_runs_its_subcommand_on_the_shared_socket_dir(provider):
 
 
 @all_providers
-def test_provider_runs_as_non_root_with_nothing_extra(provider):
+def test_provider_runs_as_non_root_with_nothing_extra(provider: str) -> None:
     ds = provider_ds(provider)
     pod_sc = ds["spec"]["template"]["spec"]["securityContext"]
     assert pod_sc == {
@@ -95,7 +96,7 @@ def test_provider_runs_as_non_root_with_nothing_extra(provider):
 
 
 @all_providers
-def test_socket_dir_init_step_is_root_with_only_chown_and_fowner(provider):
+def test_socket_dir_init_step_is_root_with_only_chown_and_fowner(provider: str) -> None:
     ds = provider_ds(provider)
     init = ds["spec"]["template"]["spec"]["initContainers"]
     assert [c["name"] for c in init] == ["socket-dir"]
@@ -109,7 +110,7 @@ def test_socket_dir_init_step_is_root_with_only_chown_and_fowner(provider):
 
 
 @all_providers
-def test_socket_dir_init_step_follows_the_group_and_can_be_turned_off(provider):
+def test_socket_dir_init_step_follows_the_group_and_can_be_turned_off(provider: str) -> None:
     ds = provider_ds(provider, {"securityContext": {"runAsUser": 1000, "runAsGroup": 2000}})
     assert "chgrp 2000 " in container(ds, "socket-dir")["command"][-1]
     assert ds["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 1000
@@ -118,7 +119,7 @@ def test_socket_dir_init_step_follows_the_group_and_can_be_turned_off(provider):
 
 
 @all_providers
-def test_custom_socket_dir_moves_the_mount_the_flag_and_the_probe(provider):
+def test_custom_socket_dir_moves_the_mount_the_flag_and_the_probe(provider: str) -> None:
     ds = provider_ds(provider, {"socketDir": "/etc/kubernetes/secrets-store-csi-providers/"})
     c = container(ds, "provider")
     assert "--socket-dir=/etc/kubernetes/secrets-store-csi-providers" in c["args"]
@@ -131,7 +132,7 @@ def test_custom_socket_dir_moves_the_mount_the_flag_and_the_probe(provider):
 
 
 @all_providers
-def test_provider_knows_its_node(provider):
+def test_provider_knows_its_node(provider: str) -> None:
     env = container(provider_ds(provider), "provider")["env"]
     assert {
         "name": "NODE_NAME",
@@ -140,14 +141,14 @@ def test_provider_knows_its_node(provider):
 
 
 @all_providers
-def test_provider_is_ready_once_its_socket_exists(provider):
+def test_provider_is_ready_once_its_socket_exists(provider: str) -> None:
     c = container(provider_ds(provider), "provider")
     assert c["readinessProbe"]["exec"]["command"] == ["test", "-S", f"{SOCKET_DIR}/{provider}.sock"]
     assert "livenessProbe" not in c and "ports" not in c
 
 
 @all_providers
-def test_metrics_open_a_port_a_flag_and_a_liveness_probe(provider):
+def test_metrics_open_a_port_a_flag_and_a_liveness_probe(provider: str) -> None:
     c = container(provider_ds(provider, {"metrics": {"enabled": True, "port": 9123}}), "provider")
     assert "--metrics-addr=0.0.0.0:9123" in c["args"]
     assert c["ports"] == [{"name": "metrics", "containerPort": 9123, "protocol": "TCP"}]
@@ -155,7 +156,7 @@ def test_metrics_open_a_port_a_flag_and_a_liveness_probe(provider):
 
 
 @all_providers
-def test_scheduling_defaults_follow_the_driver(provider):
+def test_scheduling_defaults_follow_the_driver(provider: str) -> None:
     spec = provider_ds(provider)["spec"]["template"]["spec"]
     assert spec["tolerations"] == [{"operator": "Exists"}]
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
@@ -163,7 +164,7 @@ def test_scheduling_defaults_follow_the_driver(provider):
 
 
 @all_providers
-def test_scheduling_and_pod_knobs_reach_the_pod(provider):
+def test_scheduling_and_pod_knobs_reach_the_pod(provider: str) -> None:
     ds = provider_ds(
         provider,
         {
@@ -209,7 +210,7 @@ def test_scheduling_and_pod_knobs_reach_the_pod(provider):
 
 
 @all_providers
-def test_ca_bundle_pem_becomes_a_configmap_mounted_and_trusted(provider):
+def test_ca_bundle_pem_becomes_a_configmap_mounted_and_trusted(provider: str) -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     docs = render(chart(provider), {"caBundle": {"pem": pem}})
     cm = one(docs, "ConfigMap")
@@ -229,7 +230,7 @@ def test_ca_bundle_pem_becomes_a_configmap_mounted_and_trusted(provider):
 
 
 @all_providers
-def test_ca_bundle_from_an_existing_configmap_creates_none(provider):
+def test_ca_bundle_from_an_existing_configmap_creates_none(provider: str) -> None:
     docs = render(chart(provider), {"caBundle": {"configMap": {"name": "corp-ca", "key": "bundle.pem"}}})
     assert not find(docs, "ConfigMap")
     ds = one(docs, "DaemonSet")
@@ -244,13 +245,13 @@ def test_ca_bundle_from_an_existing_configmap_creates_none(provider):
 
 
 @all_providers
-def test_no_ca_bundle_no_trust_override(provider):
+def test_no_ca_bundle_no_trust_override(provider: str) -> None:
     docs = render(chart(provider))
     assert not find(docs, "ConfigMap")
     assert "SSL_CERT_FILE" not in env_of(provider)
 
 
-def test_aws_endpoints_reach_the_sdk_environment():
+def test_aws_endpoints_reach_the_sdk_environment() -> None:
     env = env_of(
         "aws",
         {
@@ -271,7 +272,7 @@ def test_aws_endpoints_reach_the_sdk_environment():
     assert not [k for k in env_of("aws") if k.startswith("AWS_")]
 
 
-def test_azure_authority_and_identity_endpoint_reach_the_environment():
+def test_azure_authority_and_identity_endpoint_reach_the_environment() -> None:
     env = env_of(
         "azure",
         {
@@ -286,7 +287,7 @@ def test_azure_authority_and_identity_endpoint_reach_the_environment():
     assert not [k for k in env_of("azure") if k.startswith("AZURE_")]
 
 
-def test_azure_custom_cloud_becomes_an_environment_file():
+def test_azure_custom_cloud_becomes_an_environment_file() -> None:
     cloud = {
         "keyVaultDNSSuffix": "10.0.0.1:18443",
         "activeDirectoryEndpoint": "http://10.0.0.1:18080/",
@@ -308,14 +309,14 @@ def test_azure_custom_cloud_becomes_an_environment_file():
         render(chart("azure"), {"azure": {"customCloud": {"keyVaultDNSSuffix": "x"}}})
 
 
-def test_vault_address_and_auth_mount_reach_the_environment():
+def test_vault_address_and_auth_mount_reach_the_environment() -> None:
     env = env_of("vault", {"vault": {"address": "https://vault:8200", "authMount": "k8s"}})
     assert env["VAULT_ADDR"] == "https://vault:8200"
     assert env["VAULT_AUTH_MOUNT"] == "k8s"
     assert not [k for k in env_of("vault") if k.startswith("VAULT_")]
 
 
-def test_aws_may_read_service_accounts_and_nodes_and_nothing_else():
+def test_aws_may_read_service_accounts_and_nodes_and_nothing_else() -> None:
     docs = render(chart("aws"))
     role = one(docs, "ClusterRole")
     assert role["rules"] == [
@@ -330,7 +331,7 @@ def test_aws_may_read_service_accounts_and_nodes_and_nothing_else():
 
 
 @pytest.mark.parametrize("provider", ["azure", "vault"])
-def test_azure_and_vault_need_no_api_access(provider):
+def test_azure_and_vault_need_no_api_access(provider: str) -> None:
     docs = render(chart(provider))
     assert not find(docs, "ClusterRole") and not find(docs, "ClusterRoleBinding")
     assert one(docs, "DaemonSet")["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
@@ -338,7 +339,7 @@ def test_azure_and_vault_need_no_api_access(provider):
 
 
 @all_providers
-def test_openshift_adds_privileged_scc_use(provider):
+def test_openshift_adds_privileged_scc_use(provider: str) -> None:
     docs = render(chart(provider), {"openshift": {"enabled": True}})
     rules = one(docs, "ClusterRole")["rules"]
     assert rules[-1] == {
@@ -351,13 +352,13 @@ def test_openshift_adds_privileged_scc_use(provider):
 
 
 @all_providers
-def test_rbac_install_false_renders_no_roles(provider):
+def test_rbac_install_false_renders_no_roles(provider: str) -> None:
     docs = render(chart(provider), {"rbac": {"install": False}, "openshift": {"enabled": True}})
     assert not find(docs, "ClusterRole")
 
 
 @all_providers
-def test_existing_service_account(provider):
+def test_existing_service_account(provider: str) -> None:
     docs = render(chart(provider), {"serviceAccount": {"create": False, "name": "mine"}})
     assert not find(docs, "ServiceAccount")
     assert one(docs, "DaemonSet")["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
@@ -366,7 +367,7 @@ def test_existing_service_account(provider):
 
 
 @all_providers
-def test_selector_labels_are_stable_and_a_subset_of_pod_labels(provider):
+def test_selector_labels_are_stable_and_a_subset_of_pod_labels(provider: str) -> None:
     ds = provider_ds(provider, {"commonLabels": {"team": "x"}})
     sel = ds["spec"]["selector"]["matchLabels"]
     assert sel == {
@@ -379,7 +380,7 @@ def test_selector_labels_are_stable_and_a_subset_of_pod_labels(provider):
 
 
 @all_providers
-def test_digest_pins_both_containers(provider):
+def test_digest_pins_both_containers(provider: str) -> None:
     digest = "sha256:" + "b" * 64
     ds = provider_ds(provider, {"image": {"digest": digest}})
     assert (
@@ -399,7 +400,7 @@ def test_digest_pins_both_containers(provider):
         ({"securityContext": {"runAsUser": -1}}, "runAsUser"),
     ],
 )
-def test_schema_refuses_bad_values(provider, values, message):
+def test_schema_refuses_bad_values(provider: str, values: dict[str, Any], message: str) -> None:
     with pytest.raises(RenderError, match=message):
         render(chart(provider), values)
 
@@ -412,20 +413,20 @@ def test_schema_refuses_bad_values(provider, values, message):
         ("vault", {"vault": {"address": "vault:8200"}}),
     ],
 )
-def test_schema_refuses_endpoints_without_a_scheme(provider, values):
+def test_schema_refuses_endpoints_without_a_scheme(provider: str, values: dict[str, Any]) -> None:
     with pytest.raises(RenderError, match="pattern"):
         render(chart(provider), values)
 
 
 @all_providers
-def test_notes_print_a_verify_command(provider):
+def test_notes_print_a_verify_command(provider: str) -> None:
     notes = render_notes(chart(provider))
     assert f"kubectl -n {NAMESPACE} rollout status daemonset/{RELEASE}-{chart(provider)}" in notes
     assert f"test -S {SOCKET_DIR}/{provider}.sock" in notes
     assert f"spec.provider: {provider}" in notes
 
 
-def test_azure_key_vault_dns_suffix_is_shorthand_for_a_custom_cloud():
+def test_azure_key_vault_dns_suffix_is_shorthand_for_a_custom_cloud() -> None:
     docs = render(chart("azure"), {"azure": {"keyVaultDnsSuffix": "10.0.0.1:18443"}})
     cloud = json.loads(one(docs, "ConfigMap")["data"]["environment.json"])
     assert cloud["keyVaultDNSSuffix"] == "10.0.0.1:18443"
@@ -437,7 +438,7 @@ def test_azure_key_vault_dns_suffix_is_shorthand_for_a_custom_cloud():
     assert env["AZURE_ENVIRONMENT_FILEPATH"] == "/etc/secrets-store-csi/azure/environment.json"
 
 
-def test_every_backend_value_the_ansible_role_sets_is_a_chart_value():
+def test_every_backend_value_the_ansible_role_sets_is_a_chart_value() -> None:
     """roles/secrets_store_csi_provider/vars/main.yml maps role options to these charts' values."""
     import re
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.cluster
 
 
 def previous_chart(tmp_path: Path) -> Path:
-    old = tmp_path / DRIVER
+    old: Path = tmp_path / DRIVER
     shutil.copytree(CHARTS_DIR / DRIVER, old)
     meta = yaml.safe_load((old / "Chart.yaml").read_text())
     meta["version"] = "0.0.9"
@@ -39,7 +39,9 @@ def printer_columns(kube: Kube, crd: str) -> list[str]:
     return [c["name"] for c in v1.get("additionalPrinterColumns", [])]
 
 
-def test_upgrade_applies_new_crds_then_the_chart_and_keeps_existing_objects(kube: Kube, tmp_path: Path):
+def test_upgrade_applies_new_crds_then_the_chart_and_keeps_existing_objects(
+    kube: Kube, tmp_path: Path
+) -> None:
     old = previous_chart(tmp_path)
     ns = f"charts-upgrade-{uuid.uuid4().hex[:6]}"
     release = f"ssc-up-{uuid.uuid4().hex[:6]}"

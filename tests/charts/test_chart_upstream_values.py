@@ -30,13 +30,13 @@ def keys(values: object, prefix: str = "") -> set[str]:
     return set()
 
 
-def test_upstream_values_file_only_uses_keys_this_chart_has():
+def test_upstream_values_file_only_uses_keys_this_chart_has() -> None:
     ours = keys(yaml.safe_load((CHARTS_DIR / DRIVER / "values.yaml").read_text()))
     theirs = keys(yaml.safe_load(UPSTREAM_VALUES.read_text()))
     assert theirs <= ours, sorted(theirs - ours)
 
 
-def test_upstream_values_file_lints_and_renders_unchanged():
+def test_upstream_values_file_lints_and_renders_unchanged() -> None:
     proc = run_helm("lint", "--strict", str(CHARTS_DIR / DRIVER), "-f", str(UPSTREAM_VALUES))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     docs = render(DRIVER, files=(UPSTREAM_VALUES,))

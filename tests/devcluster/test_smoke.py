@@ -52,7 +52,7 @@ def run_to_completion(cluster: Cluster, namespace: str, pod: dict[str, Any]) -> 
     cluster.apply(pod, namespace)
     name = pod["metadata"]["name"]
     phase = cluster.wait_pod_phase(namespace, name, {"Succeeded", "Failed"})
-    logs = cluster.kubectl("-n", namespace, "logs", name).stdout
+    logs: str = cluster.kubectl("-n", namespace, "logs", name).stdout
     assert phase == "Succeeded", f"pod {name} failed:\n{logs}"
     return logs
 

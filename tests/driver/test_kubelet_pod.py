@@ -35,7 +35,9 @@ IMAGE = os.environ.get("SSC_TEST_IMAGE", "localhost/ssc-base:bookworm")
 
 
 def node_name() -> str:
-    out = kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")
+    out: subprocess.CompletedProcess[str] = kubectl(
+        "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"
+    )
     return out.stdout.strip()
 
 

@@ -31,7 +31,8 @@ ROTATION_POLL = "1s"
 
 @pytest.fixture(scope="session")
 def emulator_env() -> dict[str, str]:
-    return emulators()
+    env: dict[str, str] = emulators()
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -48,11 +48,12 @@ def aws_spc(
         if jmes and secret in jmes:
             obj["jmesPath"] = jmes[secret]
         objects.append(obj)
-    return secret_provider_class(name, "aws", {"region": "us-east-1", "objects": objects})
+    spc: dict[str, Any] = secret_provider_class(name, "aws", {"region": "us-east-1", "objects": objects})
+    return spc
 
 
 def vault_spc(name: str, path: str, key: str) -> dict[str, Any]:
-    return secret_provider_class(
+    spc: dict[str, Any] = secret_provider_class(
         name,
         "vault",
         {
@@ -66,13 +67,14 @@ def vault_spc(name: str, path: str, key: str) -> dict[str, Any]:
             ],
         },
     )
+    return spc
 
 
 def pod_with_volumes(
     name: str, spc: str, volumes: int, labels: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """A pod mounting `spc` through `volumes` separate driver volumes at /mnt/s0, /mnt/s1, ..."""
-    pod = secret_pod(name, spc, service_account="app", labels=labels)
+    pod: dict[str, Any] = secret_pod(name, spc, service_account="app", labels=labels)
     spec = pod["spec"]
     csi = spec["volumes"][0]["csi"]
     spec["volumes"] = [{"name": f"s{i}", "csi": copy.deepcopy(csi)} for i in range(volumes)]
@@ -83,7 +85,8 @@ def pod_with_volumes(
 
 
 def app_pod(name: str, spc: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return secret_pod(name, spc, service_account="app", labels=labels)
+    pod: dict[str, Any] = secret_pod(name, spc, service_account="app", labels=labels)
+    return pod
 
 
 def pod_uids(cluster: Cluster, namespace: str) -> dict[str, str]:

@@ -122,7 +122,8 @@ def test_backend_failure_during_rotation_keeps_the_last_good_content_counts_repo
         detected = time.monotonic() - broke
 
         def failure_event() -> dict[str, Any] | None:
-            for ev in pod_events(cluster, app_ns, "rot"):
+            events: list[dict[str, Any]] = pod_events(cluster, app_ns, "rot")
+            for ev in events:
                 if ev.get("reason") == "SecretRotationFailed":
                     return ev
             return None

@@ -41,7 +41,8 @@ def _secret(moto: Any, prefix: str) -> tuple[str, str]:
 
 
 def _apiserver_up(cluster: Cluster) -> bool:
-    return cluster.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode == 0
+    returncode: int = cluster.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode
+    return returncode == 0
 
 
 def test_kube_apiserver_restart_during_a_burst_of_30_pod_starts_ends_with_all_running_with_their_secret(

@@ -81,7 +81,8 @@ def test_sigkill_of_the_driver_with_50_volumes_mounted_loses_no_volume_and_leave
     files = " ".join(f"/mnt/s{i}/{secret}" for i in range(VOLUMES_PER_POD))
 
     def read_all(pod: str) -> str:
-        return cluster.kubectl("-n", app_ns, "exec", pod, "--", "sh", "-c", f"cat {files}").stdout
+        out: str = cluster.kubectl("-n", app_ns, "exec", pod, "--", "sh", "-c", f"cat {files}").stdout
+        return out
 
     contents = parallel(read_all, names)
     assert contents == {n: value * VOLUMES_PER_POD for n in names}, (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 from fault_pods import app_pod, aws_spc, figure, pod_events, wait_until
@@ -20,7 +21,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.emulators]
 
 
 def _provider_pods(cluster: Cluster, stack: Stack) -> list[str]:
-    return stack.pods("aws")
+    pods: list[str] = stack.pods("aws")
+    return pods
 
 
 def test_pod_waits_with_an_event_naming_provider_and_socket_and_starts_when_the_provider_returns(
@@ -66,7 +68,8 @@ def test_pod_waits_with_an_event_naming_provider_and_socket_and_starts_when_the_
         cluster.apply(app_pod("waits", "down"), app_ns)
 
         def failed_mount() -> dict[str, object] | None:
-            for ev in pod_events(cluster, app_ns, "waits"):
+            events: list[dict[str, Any]] = pod_events(cluster, app_ns, "waits")
+            for ev in events:
                 if ev.get("reason") == "FailedMount":
                     return ev
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from operator_cluster import OperatorProcess, driver_lock_on_a_clean_cluster, new_namespace, wait_for
@@ -27,7 +28,9 @@ def holder(namespace: str) -> str | None:
     result = kubectl("get", "lease", "-n", namespace, LEASE, "-o", "json", check=False)
     if result.returncode != 0:
         return None
-    return kubectl_json("get", "lease", "-n", namespace, LEASE)["spec"].get("holderIdentity")
+    return cast(
+        str | None, kubectl_json("get", "lease", "-n", namespace, LEASE)["spec"].get("holderIdentity")
+    )
 
 
 def test_only_one_replica_leads_and_the_other_takes_over(lease_namespace: str) -> None:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from kubecluster import CACHE, KUBECONFIG, Cluster
@@ -62,10 +62,14 @@ class SessionStack:
             self._exit.close()
 
 
-def wait_for(cond: Callable[[], Any], what: str, timeout: float = 120, every: float = 1.0) -> Any:
+T = TypeVar("T")
+
+
+def wait_for(cond: Callable[[], T], what: str, timeout: float = 120, every: float = 1.0) -> T:
     """Polls `cond` until it returns something truthy; fails naming `what`."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
+    value: T | None
     while time.monotonic() < deadline:
         try:
             value = cond()

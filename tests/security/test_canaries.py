@@ -80,9 +80,10 @@ def scan_excludes() -> list[str]:
 
 
 def metrics_text(cluster: Cluster, namespace: str, pod: str, port: int) -> str:
-    return cluster.kubectl(
+    text: str = cluster.kubectl(
         "get", "--raw", f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/metrics"
     ).stdout
+    return text
 
 
 def test_canaries_stay_in_tmpfs_and_the_secrets_the_user_synced(

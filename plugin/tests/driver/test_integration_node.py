@@ -358,7 +358,7 @@ async def test_provider_health_check_is_exported_as_a_metric(harness: Harness) -
     url = f"http://127.0.0.1:{harness.metrics_port}/metrics"
 
     def status() -> str:
-        text = urllib.request.urlopen(url).read().decode()
+        text: str = urllib.request.urlopen(url).read().decode()
         for line in text.splitlines():
             if line.startswith("provider_health_check_status{") and 'provider="testprovider"' in line:
                 return line.rsplit(" ", 1)[1]

@@ -148,7 +148,7 @@ async def test_an_identical_event_is_recorded_once_per_window_and_a_different_on
             pod_uid="u1",
             reason=reason,
             message=message,
-            node="n",  # type: ignore[arg-type]
+            node="n",
         )
 
     for _ in range(5):  # five failing rotation polls

@@ -116,7 +116,7 @@ def test_in_cluster_config_uses_the_service_host_and_token_file(
 
     (tmp_path / "token").write_text("sa-token\n")
     monkeypatch.setattr(config, "SA_DIR", str(tmp_path))
-    monkeypatch.setattr(config.ssl, "create_default_context", lambda **_: False)
+    monkeypatch.setattr(ssl, "create_default_context", lambda **_: False)
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "fd00::1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
     cfg = in_cluster_config()

@@ -1,5 +1,7 @@
 """Status conditions from what a pass observed; lastTransitionTime and transitions."""
 
+from typing import Any
+
 from secrets_store_csi.operator.conditions import DaemonSetState, Observation, merge, observe, transitions
 from secrets_store_csi.operator.reconcile import build_status
 
@@ -139,7 +141,7 @@ def test_status_carries_generation_counts_and_the_daemonset() -> None:
 
 
 def test_the_same_observation_twice_builds_the_same_status() -> None:
-    ccd: dict = {"metadata": {"generation": 1}, "status": {}}
+    ccd: dict[str, Any] = {"metadata": {"generation": 1}, "status": {}}
     first, _ = build_status(ccd, Observation("Managed", ds()), "T1")
     ccd["status"] = first
     second, moved = build_status(ccd, Observation("Managed", ds()), "T2")

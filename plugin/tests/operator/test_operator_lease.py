@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 import pytest
 
 from secrets_store_csi.kube.errors import KubeError
-from secrets_store_csi.operator import leader as leader_module
 from secrets_store_csi.operator.leader import LeaderElection
 
 
@@ -57,7 +57,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
-    monkeypatch.setattr(leader_module.time, "monotonic", c)
+    monkeypatch.setattr(time, "monotonic", c)
     return c
 
 

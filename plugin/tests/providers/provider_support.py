@@ -63,7 +63,8 @@ class ProviderProcess:
                 provider_pb2.ObjectVersion(id=k, version=v) for k, v in (current or {}).items()
             ],
         )
-        return self.stub.Mount(req, timeout=timeout)
+        resp: provider_pb2.MountResponse = self.stub.Mount(req, timeout=timeout)
+        return resp
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -7,7 +7,7 @@ uninstall can name what it would stop, and tests can check the logic without a c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 DRIVER = "secrets-store.csi.k8s.io"
 
@@ -24,7 +24,7 @@ def uses_driver(pod: Mapping[str, Any], driver: str = DRIVER) -> bool:
 def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("controller"):
-            return ref
+            return cast(Mapping[str, Any], ref)
     return None
 
 
