@@ -108,9 +108,17 @@ class Bench:
         return body
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["kubectl", "--kubeconfig", self.kubeconfig, *args], check=check, capture_output=True, text=True
+        # The devcluster's kubectl (same version as its apiserver), not whichever one is on PATH.
+        kubectl = CACHE / "bin" / "kubectl"
+        done = subprocess.run(
+            [str(kubectl) if kubectl.exists() else "kubectl", "--kubeconfig", self.kubeconfig, *args],
+            check=False,
+            capture_output=True,
+            text=True,
         )
+        if check and done.returncode != 0:
+            sys.exit(f"kubectl {' '.join(args)}: {done.stderr.strip()} (is the cluster up? make cluster-up)")
+        return done
 
     def ours(self, sock: Path, *flags: str) -> subprocess.Popen[bytes]:
         args = [
