@@ -152,12 +152,28 @@ http.server.HTTPServer(("", 8080), Marker).serve_forever()
     service_ip = cluster.kubectl(
         "-n", namespace, "get", "service", "server", "-o", "jsonpath={.spec.clusterIP}"
     ).stdout
-    client = python_pod(
-        "client",
-        "import os, urllib.request; host = os.environ['SERVER_SERVICE_HOST']; "
-        "print(host, urllib.request.urlopen('http://' + host + ':80/', timeout=10).read().decode())",
-    )
-    host, body = run_to_completion(cluster, namespace, client).split()
+    # A Ready pod reaches kube-proxy's rules a moment later (EndpointSlice update, then an iptables
+    # sync at most once a second); until then the virtual IP rejects connections. The client retries
+    # refusals for 30 s, as any client of a freshly created Service must; a Service that never
+    # works still fails the test.
+    client_script = """
+import os, sys, time, urllib.error, urllib.request
+host = os.environ["SERVER_SERVICE_HOST"]
+deadline = time.monotonic() + 30
+while True:
+    try:
+        body = urllib.request.urlopen("http://" + host + ":80/", timeout=10).read().decode()
+        break
+    except urllib.error.URLError as err:
+        if not isinstance(err.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+            raise
+        print("refused, retrying", file=sys.stderr, flush=True)
+        time.sleep(0.5)
+print(host, body)
+"""
+    client = python_pod("client", client_script)
+    # kubectl logs interleaves the retries written to stderr; the answer is the last line.
+    host, body = run_to_completion(cluster, namespace, client).splitlines()[-1].split()
     assert host == service_ip, "the client must go through the Service's virtual IP"
     assert body == marker
 
