@@ -33,6 +33,10 @@ from secrets_store_csi.driver.mount import mount_points, unmount
 from secrets_store_csi.proto.csi.v1 import csi_pb2, csi_pb2_grpc
 from secrets_store_csi.proto.v1alpha1 import provider_pb2, provider_pb2_grpc
 
+# The chart tests' kubectl helper: it resolves the devcluster's kubectl (same version as its apiserver).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "charts"))
+from chartcluster import Kube
+
 CACHE = Path(os.environ.get("CACHE", Path.home() / ".cache" / "secrets-store-csi"))
 CAP = csi_pb2.VolumeCapability(
     mount=csi_pb2.VolumeCapability.MountVolume(),
@@ -61,6 +65,7 @@ class Bench:
     def __init__(self, root: Path, kubeconfig: str) -> None:
         self.root = root
         self.kubeconfig = kubeconfig
+        self.kube = Kube(Path(kubeconfig))
         self.objects = root / "objects"
         self.providers = root / "providers"
         self.spcs = root / "spc"
@@ -108,13 +113,9 @@ class Bench:
         return body
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        # The devcluster's kubectl (same version as its apiserver), not whichever one is on PATH.
-        kubectl = CACHE / "bin" / "kubectl"
-        done = subprocess.run(
-            [str(kubectl) if kubectl.exists() else "kubectl", "--kubeconfig", self.kubeconfig, *args],
-            check=False,
-            capture_output=True,
-            text=True,
+        # The flag as well as Kube's KUBECONFIG: kubectl refuses a missing file only when the flag names it.
+        done: subprocess.CompletedProcess[str] = self.kube.kubectl(
+            "--kubeconfig", self.kubeconfig, *args, check=False, timeout=600
         )
         if check and done.returncode != 0:
             sys.exit(f"kubectl {' '.join(args)}: {done.stderr.strip()} (is the cluster up? make cluster-up)")
